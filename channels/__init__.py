@@ -1,0 +1,1 @@
+"""How messages leave Synergie: e-mail and SMS backends behind one narrow seam."""

@@ -1,0 +1,96 @@
+"""Database verbs on companies: find, list, count by stage, and move through the stage machine."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, func, select
+
+from models.enums import Stage
+from models.stages import transition
+from models.tables import Company, StageChange
+
+
+class CompanyNotFound(LookupError):
+    """No company answers to the given identifier."""
+
+
+class StageConflict(RuntimeError):
+    """The company's stage changed under us (another run moved it); read again and retry."""
+
+
+def get_company_by_siret(*, session: Session, siret: str) -> Company:
+    """Return the company with this SIRET, or raise CompanyNotFound."""
+    company = session.exec(select(Company).where(Company.siret == siret)).first()
+    if company is None:
+        raise CompanyNotFound(f"aucune entreprise avec le SIRET {siret}")
+    return company
+
+
+def list_companies(
+    *,
+    session: Session,
+    stage: Stage | None = None,
+    commune_code: str | None = None,
+    naf_prefix: str | None = None,
+    search: str | None = None,
+    limit: int = 100,
+) -> Sequence[Company]:
+    """Companies matching every given filter, by name."""
+    query = select(Company)
+    if stage is not None:
+        query = query.where(Company.stage == stage)
+    if commune_code:
+        query = query.where(Company.commune_code == commune_code)
+    if naf_prefix:
+        query = query.where(col(Company.naf_code).startswith(naf_prefix))
+    if search:
+        query = query.where(func.lower(Company.name).contains(search.lower()))
+    return session.exec(query.order_by(Company.name).limit(limit)).all()
+
+
+def count_by_stage(*, session: Session) -> dict[Stage, int]:
+    """How many companies stand at each stage (every stage present, zero included)."""
+    rows = session.exec(select(Company.stage, func.count()).group_by(Company.stage)).all()
+    counts = dict.fromkeys(Stage, 0)
+    counts.update({Stage(stage): count for stage, count in rows})
+    return counts
+
+
+def move_company(
+    *,
+    session: Session,
+    company: Company,
+    target: Stage,
+    why: str,
+    actor: str,
+    now: datetime,
+) -> StageChange:
+    """Move ``company`` to ``target`` through the stage machine and record the change.
+
+    Raises StageTransitionError when the move is not allowed, StageConflict when another
+    writer changed the stage since it was read (the update is conditional on it).
+    """
+    current = Stage(company.stage)
+    new_stage = transition(current, target)
+    result = session.execute(
+        sa.update(Company)
+        .where(col(Company.id) == company.id, col(Company.stage) == current)
+        .values(stage=new_stage, updated_at=now)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise StageConflict(f"l'étape de {company.name} a changé entre-temps ; réessayez")
+    change = StageChange(
+        company_id=company.id,  # type: ignore[arg-type]
+        from_stage=current,
+        to_stage=new_stage,
+        at=now,
+        why=why,
+        actor=actor,
+    )
+    session.add(change)
+    session.flush()
+    session.refresh(company)
+    return change

@@ -1,0 +1,100 @@
+"""Engine and session factory: SQLite (WAL) by default, PostgreSQL by URL alone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class DatabaseError(RuntimeError):
+    """The database cannot be reached or is not ready; the message tells staff what to do."""
+
+
+def normalise_url(url: str) -> str:
+    """Route plain ``postgresql://`` URLs to psycopg 3, the driver we ship."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers go on while a flow writes; busy_timeout makes concurrent writers
+    # wait their turn instead of failing at once with "database is locked".
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def make_engine(url: str, **kwargs: Any) -> sa.Engine:
+    """Create an engine for ``url`` with the settings each backend needs."""
+    url = normalise_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+@contextmanager
+def session_scope(engine: sa.Engine) -> Iterator[Session]:
+    """A session that commits on success and rolls everything back on error."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def alembic_config(url: str) -> Any:
+    """An Alembic configuration pointing at our migrations and at ``url``."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
+    return config
+
+
+def upgrade_database(url: str) -> str | None:
+    """Create or upgrade the database to the latest migration; return the revision reached."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
+    config = alembic_config(url)
+    try:
+        command.upgrade(config, "head")
+        engine = make_engine(url)
+        with engine.connect() as connection:
+            revision = MigrationContext.configure(connection).get_current_revision()
+        engine.dispose()
+    except sa.exc.OperationalError as exc:
+        raise DatabaseError(
+            f"base de données injoignable ({make_url(normalise_url(url)).render_as_string()}) : "
+            f"{exc.orig}. Vérifiez SYNERGIE_DATABASE_URL."
+        ) from exc
+    return revision
+
+
+def require_schema(engine: sa.Engine) -> None:
+    """Fail with a clear message when the database was never initialised."""
+    if not sa.inspect(engine).has_table("company"):
+        raise DatabaseError(
+            "la base de données n'est pas initialisée : lancez « synergie init » d'abord."
+        )

@@ -1,0 +1,74 @@
+"""Enumerations shared by the tables: company stages, sources, channels, actors."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import sqlalchemy as sa
+
+
+class Stage(StrEnum):
+    """Where a company stands in the programme's pipeline (DESIGN.md, "Company stages")."""
+
+    LISTED = "listed"
+    CONTACTED = "contacted"
+    CALLED = "called"
+    VISIT_SCHEDULED = "visit_scheduled"
+    VISITED = "visited"
+    FLOWS_COLLECTED = "flows_collected"
+    PARTICIPANT = "participant"
+    MEMBER = "member"
+    DECLINED = "declined"
+    UNREACHABLE = "unreachable"
+    OPTED_OUT = "opted_out"
+    CLOSED = "closed"
+
+
+STAGE_LABELS_FR: dict[Stage, str] = {
+    Stage.LISTED: "listée",
+    Stage.CONTACTED: "contactée",
+    Stage.CALLED: "appelée",
+    Stage.VISIT_SCHEDULED: "visite planifiée",
+    Stage.VISITED: "visitée",
+    Stage.FLOWS_COLLECTED: "flux collectés",
+    Stage.PARTICIPANT: "participante",
+    Stage.MEMBER: "membre",
+    Stage.DECLINED: "a décliné",
+    Stage.UNREACHABLE: "injoignable",
+    Stage.OPTED_OUT: "désinscrite",
+    Stage.CLOSED: "fermée",
+}
+
+
+class Source(StrEnum):
+    """How a company entered the listing."""
+
+    LISTING = "listing"
+    SIRENE = "sirene"
+    REFERRAL = "referral"
+    MANUAL = "manual"
+
+
+class Channel(StrEnum):
+    """A way of reaching a contact; opt-outs are recorded per channel."""
+
+    EMAIL = "email"
+    SMS = "sms"
+    PHONE = "phone"
+
+
+def enum_column(enum: type[StrEnum], constraint: str, length: int = 32) -> sa.Enum:
+    """An Enum column storing the member *value*, validated, with a CHECK named ``constraint``.
+
+    SQLModel would store member names with no CHECK (see STACK-NOTES); the name must be unique
+    per table, which PostgreSQL enforces.
+    """
+    return sa.Enum(
+        enum,
+        native_enum=False,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+        create_constraint=True,
+        length=length,
+        name=constraint,
+    )

@@ -1,0 +1,104 @@
+"""Synergie's settings: read once from SYNERGIE_* environment variables and passed down."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_KEY_FILE = "secret_key"
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or wrong; the message tells staff what to set."""
+
+
+class Settings(BaseSettings):
+    """Every knob of Synergie, one place; build it once and pass it to what needs it."""
+
+    model_config = SettingsConfigDict(env_prefix="SYNERGIE_", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    timezone: str = "Europe/Paris"
+    public_url: str = "http://127.0.0.1:8000"
+    secret_key: SecretStr | None = Field(default=None, repr=False)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except Exception as exc:  # ZoneInfoNotFoundError or ValueError on odd input
+            raise ValueError(
+                f"fuseau horaire inconnu : {value!r} (exemple : Europe/Paris)"
+            ) from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def db_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'synergie.db').resolve()}"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
+
+    @cached_property
+    def link_signing_key(self) -> bytes:
+        """The key that signs links in messages: from the environment, or in development a file made once."""
+        if self.secret_key is not None and self.secret_key.get_secret_value():
+            return self.secret_key.get_secret_value().encode()
+        if self.environment == "production":
+            raise SettingsError(
+                "SYNERGIE_SECRET_KEY est obligatoire en production : définissez une clé longue et "
+                "aléatoire (par exemple : python -c 'import secrets; print(secrets.token_urlsafe(48))')."
+            )
+        path = self.data_dir / SECRET_KEY_FILE
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            # O_EXCL: two processes starting together must not write two different keys.
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(secrets.token_urlsafe(48))
+        return path.read_text().strip().encode()
+
+    def ensure_dirs(self) -> None:
+        """Create the data dir and its sub-folders."""
+        for folder in (self.data_dir, self.outbox_dir, self.reports_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment, turning validation errors into one clear message."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"SYNERGIE_{'_'.join(str(p) for p in err['loc']).upper()} : {err['msg']}"
+            for err in exc.errors()
+        )
+        raise SettingsError(f"Configuration invalide — {problems}") from exc

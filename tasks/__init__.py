@@ -1,0 +1,1 @@
+"""Prefect tasks: thin wrappers over the plain functions that hold the logic."""
