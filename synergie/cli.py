@@ -120,8 +120,10 @@ def import_(
 
     from flows.import_listing import ImportListingParams
     from flows.import_listing import import_listing as import_flow
+    from synergie.listing import detect_layout
 
     _settings()
+    detect_layout(path)  # an unreadable file fails here, before Prefect starts
     try:
         params = ImportListingParams(
             path=str(path.resolve()),
