@@ -37,6 +37,28 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+@contextmanager
+def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A transaction that will write: on SQLite its first write statement takes the write lock first.
+
+    pysqlite opens transactions lazily with a deferred BEGIN before the first INSERT or
+    UPDATE; a statement that reads then writes (UPDATE … WHERE id IN (SELECT …)) could
+    then find its snapshot stale when another writer commits in between, and fail at
+    once with "database is locked". BEGIN IMMEDIATE waits its turn instead.
+    """
+    with engine.connect() as connection:
+        raw = connection.connection.driver_connection
+        sqlite = engine.dialect.name == "sqlite"
+        if sqlite:
+            raw.isolation_level = "IMMEDIATE"  # type: ignore[union-attr]
+        try:
+            with connection.begin():
+                yield connection
+        finally:
+            if sqlite:
+                raw.isolation_level = ""  # type: ignore[union-attr]
+
+
 def make_engine(url: str, **kwargs: Any) -> sa.Engine:
     """Create an engine for ``url`` with the settings each backend needs."""
     url = normalise_url(url)

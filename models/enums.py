@@ -57,6 +57,17 @@ class Channel(StrEnum):
     PHONE = "phone"
 
 
+class MessageStatus(StrEnum):
+    """Where an outbox row stands; only ``queued`` rows (and expired ``sending`` leases) are claimed."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"  # transient failures until the attempts ran out
+    BOUNCED = "bounced"  # refused for good: the address or number is wrong
+    CANCELLED = "cancelled"  # the recipient opted out before it left
+
+
 def enum_column(enum: type[StrEnum], constraint: str, length: int = 32) -> sa.Enum:
     """An Enum column storing the member *value*, validated, with a CHECK named ``constraint``.
 

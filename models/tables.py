@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from models.enums import Channel, Source, Stage, enum_column
+from models.enums import Channel, MessageStatus, Source, Stage, enum_column
 from models.types import UTCDateTime
 
 
@@ -76,9 +78,12 @@ class Contact(SQLModel, table=True):
     __table_args__ = (
         # One contact per company and identity (e-mail, else phone, else name).
         sa.UniqueConstraint("company_id", "identity", name="uq_contact_company_identity"),
+        sa.UniqueConstraint("public_id", name="uq_contact_public_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
+    # Links in messages name the contact by this random id, never by a guessable row id.
+    public_id: str = Field(default_factory=lambda: uuid.uuid4().hex, max_length=32)
     company_id: int = Field(foreign_key="company.id", index=True)
     identity: str = Field(max_length=320)
     name: str | None = Field(default=None, max_length=200)
@@ -117,3 +122,43 @@ class StageChange(SQLModel, table=True):
     at: datetime = Field(sa_type=UTCDateTime)
     why: str = Field(max_length=1000)
     actor: str = Field(max_length=200)
+
+
+class Message(SQLModel, table=True):
+    """The outbox: one row per message, written and claimed before the transport is called.
+
+    ``key`` is the unique key of a send (campaign step + recipient + channel): a rerun or
+    a second run at the same time can never produce a second row, and a row marked sent
+    is never claimed again.
+    """
+
+    __table_args__ = (
+        sa.UniqueConstraint("key", name="uq_message_key"),
+        sa.UniqueConstraint("message_id", name="uq_message_message_id"),
+        sa.Index("ix_message_claim", "status", "next_attempt_at"),
+        sa.Index("ix_message_campaign_step", "campaign_id", "step"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=300)
+    campaign_id: int | None = Field(default=None, foreign_key="campaign.id")
+    step: str = Field(max_length=100)
+    channel: Channel = Field(sa_type=enum_column(Channel, "ck_message_channel"))
+    contact_id: int | None = Field(default=None, foreign_key="contact.id", index=True)
+    company_id: int | None = Field(default=None, foreign_key="company.id")
+    to_address: str = Field(max_length=320)
+    message_id: str = Field(max_length=200)
+    status: MessageStatus = Field(
+        default=MessageStatus.QUEUED, sa_type=enum_column(MessageStatus, "ck_message_status")
+    )
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime)
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    claimed_by: str | None = Field(default=None, max_length=100)
+    last_error: str | None = Field(default=None, max_length=1000)
+    error_code: int | None = None
+    provider_id: str | None = Field(default=None, max_length=200)
+    context: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

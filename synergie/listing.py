@@ -12,6 +12,7 @@ import logging
 import re
 import time
 import unicodedata
+import uuid
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -807,7 +808,12 @@ class ListingLoader:
             ids = self._existing_ids(list(contacts))
             self._upsert_contacts(
                 [
-                    {**contact, "company_id": ids[key], "created_at": self.now}
+                    {
+                        **contact,
+                        "company_id": ids[key],
+                        "created_at": self.now,
+                        "public_id": uuid.uuid4().hex,
+                    }
                     for key, by_identity in contacts.items()
                     for contact in by_identity.values()
                 ]
@@ -850,7 +856,9 @@ class ListingLoader:
         else:
             self.connection.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
 
-    def _company_upsert(self, conflict: tuple[str, ...], where: Any) -> tuple[str, list[str] | None]:
+    def _company_upsert(
+        self, conflict: tuple[str, ...], where: Any
+    ) -> tuple[str, list[str] | None]:
         """The upsert for one conflict target, compiled once per import.
 
         The rows are plain strings and numbers, so they go to the driver's executemany

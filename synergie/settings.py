@@ -31,6 +31,28 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     secret_key: SecretStr | None = Field(default=None, repr=False)
 
+    # The programme, as named in messages.
+    authority_name: str = "Communauté de communes de Gevrey-Chambertin et de Nuits-Saint-Georges"
+    programme_name: str = "Économie positive"
+    officer_name: str = "La chargée de mission prévention des déchets"
+    officer_email: str = "eit@example.org"
+    officer_phone: str = "03 53 01 00 00"
+    partner_name: str = "la Jeune Chambre Économique locale"
+
+    # E-mail: the file outbox by default, so nothing reaches a real person by accident.
+    email_backend: Literal["file", "smtp", "memory"] = "file"
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = Field(default=None, repr=False)
+    smtp_timeout: float = Field(default=30.0, gt=0, le=600)
+    mail_from: str = "Économie positive <eit@example.org>"
+    reply_to: str | None = None
+    templates_dir: Path | None = None
+    send_lease_seconds: int = Field(default=300, ge=10, le=86_400)
+    max_send_attempts: int = Field(default=5, ge=1, le=50)
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -56,6 +78,13 @@ class Settings(BaseSettings):
     @property
     def outbox_dir(self) -> Path:
         return self.data_dir / "outbox"
+
+    @property
+    def unsubscribe_mailbox(self) -> str:
+        """The bare address of ``mail_from``, for ``mailto:`` unsubscribe links."""
+        from email.utils import parseaddr
+
+        return parseaddr(self.mail_from)[1]
 
     @property
     def reports_dir(self) -> Path:
