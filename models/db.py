@@ -38,13 +38,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 @contextmanager
-def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
-    """A transaction that will write: on SQLite its first write statement takes the write lock first.
+def write_connection(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection whose transactions take SQLite's write lock at their first write statement.
 
     pysqlite opens transactions lazily with a deferred BEGIN before the first INSERT or
     UPDATE; a statement that reads then writes (UPDATE … WHERE id IN (SELECT …)) could
     then find its snapshot stale when another writer commits in between, and fail at
-    once with "database is locked". BEGIN IMMEDIATE waits its turn instead.
+    once with "database is locked". BEGIN IMMEDIATE waits its turn (busy_timeout) instead.
     """
     with engine.connect() as connection:
         raw = connection.connection.driver_connection
@@ -52,11 +52,18 @@ def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
         if sqlite:
             raw.isolation_level = "IMMEDIATE"  # type: ignore[union-attr]
         try:
-            with connection.begin():
-                yield connection
+            yield connection
         finally:
             if sqlite:
+                connection.rollback()
                 raw.isolation_level = ""  # type: ignore[union-attr]
+
+
+@contextmanager
+def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """One write transaction on a ``write_connection``; commits on success."""
+    with write_connection(engine) as connection, connection.begin():
+        yield connection
 
 
 def make_engine(url: str, **kwargs: Any) -> sa.Engine:

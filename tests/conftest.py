@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from models.db import make_engine, upgrade_database  # noqa: E402
 from synergie.settings import Settings  # noqa: E402
+from tests.servers.smtp_server import SmtpTestServer  # noqa: E402
 
 POSTGRES_URL = os.environ.get("SYNERGIE_TEST_POSTGRES_URL", "")
 NO_POSTGRES = (
@@ -95,6 +96,19 @@ def settings(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Se
 @pytest.fixture
 def sqlite_settings(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     return _settings_for(sqlite_url, tmp_path, monkeypatch)
+
+
+@pytest.fixture(scope="session")
+def _smtp_server() -> Iterator[SmtpTestServer]:
+    with SmtpTestServer() as server:
+        yield server
+
+
+@pytest.fixture
+def smtp_server(_smtp_server: SmtpTestServer) -> SmtpTestServer:
+    """A real SMTP server on 127.0.0.1 (aiosmtpd), with counters, records and faults reset."""
+    _smtp_server.reset()
+    return _smtp_server
 
 
 @pytest.fixture(scope="session")

@@ -19,19 +19,6 @@ SMTP_LOGIN = ("apikey", "s3cret-relay-key")
 
 
 @pytest.fixture(scope="session")
-def _smtp_server() -> Iterator[SmtpTestServer]:
-    with SmtpTestServer() as server:
-        yield server
-
-
-@pytest.fixture
-def smtp_server(_smtp_server: SmtpTestServer) -> SmtpTestServer:
-    """The session's SMTP server, with counters, records and faults reset."""
-    _smtp_server.reset()
-    return _smtp_server
-
-
-@pytest.fixture(scope="session")
 def _smtp_auth_server() -> Iterator[SmtpTestServer]:
     with SmtpTestServer(credentials=SMTP_LOGIN) as server:
         yield server

@@ -12,7 +12,7 @@ L, CO, CA, VS, V, FC, P, M = (
     Stage.LISTED, Stage.CONTACTED, Stage.CALLED, Stage.VISIT_SCHEDULED, Stage.VISITED,
     Stage.FLOWS_COLLECTED, Stage.PARTICIPANT, Stage.MEMBER,
 )  # fmt: skip
-D, U, O, X = Stage.DECLINED, Stage.UNREACHABLE, Stage.OPTED_OUT, Stage.CLOSED
+D, U, O, X = Stage.DECLINED, Stage.UNREACHABLE, Stage.OPTED_OUT, Stage.CLOSED  # noqa: E741
 
 # The table of DESIGN.md, spelled out independently of the code under test.
 ALLOWED: set[tuple[Stage, Stage]] = {

@@ -1,0 +1,343 @@
+"""The outbox: a send is a row first and a message second.
+
+Rows are enqueued under a unique key, claimed atomically with a lease before the
+transport is called, and marked one by one right after each message leaves, so a run
+killed at any moment re-sends at most the one message it was sending, and two runs of
+the same step never send the same row twice.
+
+    queued ──claim──▶ sending ──sent──▶ sent
+       ▲                 │ transient (attempts left) ─▶ queued, later
+       │                 │ transient (no attempts left) ─▶ failed
+       └─ lease expired ─┤ permanent ─▶ bounced
+                         └ recipient opted out / company left ─▶ cancelled
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from channels.base import DeliveryResult
+from channels.errors import PermanentDeliveryError, RecipientOptedOutError
+from models.enums import Channel, MessageStatus, Stage
+from models.stages import transition
+from models.tables import Company, Contact, Message, OptOut, StageChange
+
+MESSAGE = Message.__table__  # type: ignore[attr-defined]
+COMPANY = Company.__table__  # type: ignore[attr-defined]
+CONTACT = Contact.__table__  # type: ignore[attr-defined]
+OPT_OUT = OptOut.__table__  # type: ignore[attr-defined]
+STAGE_CHANGE = StageChange.__table__  # type: ignore[attr-defined]
+
+# A company in one of these stages must not receive anything more from a campaign step.
+STOPPED_STAGES = (Stage.OPTED_OUT, Stage.CLOSED, Stage.DECLINED, Stage.UNREACHABLE)
+RETRY_BACKOFF_CAP = timedelta(hours=1)
+
+
+def message_key(*, campaign_id: int | None, step: str, recipient: str, channel: Channel) -> str:
+    """The unique key of one send: campaign step + recipient + channel."""
+    return f"campaign:{campaign_id or '-'}/step:{step}/{recipient}/{channel.value}"
+
+
+def new_message_id(domain: str) -> str:
+    """A Message-ID unique to one outbox row (yagmail's own repeats for the same from/to/subject)."""
+    return f"<{uuid.uuid4().hex}@{domain}>"
+
+
+@dataclass(frozen=True)
+class ClaimedMessage:
+    """An outbox row this run holds the lease on."""
+
+    id: int
+    key: str
+    campaign_id: int | None
+    step: str
+    contact_id: int | None
+    company_id: int | None
+    to_address: str
+    message_id: str
+    attempts: int
+    context: dict[str, Any] | None
+
+
+def enqueue(connection: sa.Connection, rows: Sequence[dict[str, Any]], *, now: datetime) -> int:
+    """Insert outbox rows, skipping any whose key exists already; return how many were new."""
+    if not rows:
+        return 0
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    keys = [row["key"] for row in rows]
+    before = _count_keys(connection, keys)
+    values = [
+        {"status": MessageStatus.QUEUED.value, "attempts": 0, "next_attempt_at": now,
+         "created_at": now, "updated_at": now, "context": None, **row}
+        for row in rows
+    ]  # fmt: skip
+    connection.execute(insert(MESSAGE).on_conflict_do_nothing(index_elements=["key"]), values)
+    return _count_keys(connection, keys) - before
+
+
+def _count_keys(connection: sa.Connection, keys: list[str]) -> int:
+    total = 0
+    for start in range(0, len(keys), 1000):
+        chunk = keys[start : start + 1000]
+        total += connection.execute(
+            sa.select(sa.func.count()).select_from(MESSAGE).where(MESSAGE.c.key.in_(chunk))
+        ).scalar_one()
+    return total
+
+
+def _ready(now: datetime) -> Any:
+    return sa.or_(
+        sa.and_(MESSAGE.c.status == MessageStatus.QUEUED.value, MESSAGE.c.next_attempt_at <= now),
+        sa.and_(MESSAGE.c.status == MessageStatus.SENDING.value, MESSAGE.c.lease_until < now),
+    )
+
+
+def _scope(campaign_id: int | None, step: str, channel: Channel) -> Any:
+    campaign = (
+        MESSAGE.c.campaign_id.is_(None)
+        if campaign_id is None
+        else MESSAGE.c.campaign_id == campaign_id
+    )
+    return sa.and_(campaign, MESSAGE.c.step == step, MESSAGE.c.channel == channel.value)
+
+
+def cancel_unwanted(
+    connection: sa.Connection,
+    *,
+    campaign_id: int | None,
+    step: str,
+    channel: Channel,
+    now: datetime,
+) -> int:
+    """Cancel waiting rows whose contact opted out (or whose company left); return how many."""
+    opted_out = sa.exists().where(
+        OPT_OUT.c.contact_id == MESSAGE.c.contact_id, OPT_OUT.c.channel == MESSAGE.c.channel
+    )
+    company_left = sa.exists().where(
+        COMPANY.c.id == MESSAGE.c.company_id, COMPANY.c.stage.in_([s.value for s in STOPPED_STAGES])
+    )
+    result = connection.execute(
+        sa.update(MESSAGE)
+        .where(_scope(campaign_id, step, channel), _ready(now), sa.or_(opted_out, company_left))
+        .values(
+            status=MessageStatus.CANCELLED.value,
+            last_error="destinataire désinscrit ou entreprise sortie du parcours avant l'envoi",
+            lease_until=None,
+            updated_at=now,
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def claim(
+    connection: sa.Connection,
+    *,
+    campaign_id: int | None,
+    step: str,
+    channel: Channel,
+    limit: int,
+    now: datetime,
+    lease: timedelta,
+    claimed_by: str,
+) -> list[ClaimedMessage]:
+    """Atomically take up to ``limit`` ready rows for this run, with a lease; opted-out rows are cancelled first.
+
+    Call it inside ``models.db.write_transaction``: on SQLite the statement then runs
+    under the write lock; on PostgreSQL rows another run is claiming are skipped.
+    """
+    cancel_unwanted(connection, campaign_id=campaign_id, step=step, channel=channel, now=now)
+    candidates = (
+        sa.select(MESSAGE.c.id)
+        .where(_scope(campaign_id, step, channel), _ready(now))
+        .order_by(MESSAGE.c.id)
+        .limit(limit)
+    )
+    if connection.dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    statement = (
+        sa.update(MESSAGE)
+        .where(MESSAGE.c.id.in_(candidates.scalar_subquery()), _ready(now))
+        .values(
+            status=MessageStatus.SENDING.value,
+            lease_until=now + lease,
+            attempts=MESSAGE.c.attempts + 1,
+            claimed_by=claimed_by,
+            updated_at=now,
+        )
+        .returning(
+            MESSAGE.c.id,
+            MESSAGE.c.key,
+            MESSAGE.c.campaign_id,
+            MESSAGE.c.step,
+            MESSAGE.c.contact_id,
+            MESSAGE.c.company_id,
+            MESSAGE.c.to_address,
+            MESSAGE.c.message_id,
+            MESSAGE.c.attempts,
+            MESSAGE.c.context,
+        )  # fmt: skip
+    )
+    rows = [ClaimedMessage(**row._mapping) for row in connection.execute(statement)]
+    return sorted(rows, key=lambda row: row.id)
+
+
+def next_retry_at(
+    connection: sa.Connection, *, campaign_id: int | None, step: str, channel: Channel
+) -> datetime | None:
+    """When the earliest row waiting for a retry (or for a lease to expire) becomes ready, if any."""
+    scope = _scope(campaign_id, step, channel)
+    retry = connection.execute(
+        sa.select(MESSAGE.c.next_attempt_at)
+        .where(scope, MESSAGE.c.status == MessageStatus.QUEUED.value)
+        .order_by(MESSAGE.c.next_attempt_at)
+        .limit(1)
+    ).scalar()
+    lease = connection.execute(
+        sa.select(MESSAGE.c.lease_until)
+        .where(scope, MESSAGE.c.status == MessageStatus.SENDING.value)
+        .order_by(MESSAGE.c.lease_until)
+        .limit(1)
+    ).scalar()
+    moments = [moment for moment in (retry, lease) if moment is not None]
+    return min(moments) if moments else None
+
+
+def retry_delay(attempts: int, base: timedelta) -> timedelta:
+    """Exponential backoff after ``attempts`` tries, capped at an hour."""
+    return min(base * (2 ** max(attempts - 1, 0)), RETRY_BACKOFF_CAP)
+
+
+def record_delivery(
+    connection: sa.Connection,
+    message: ClaimedMessage,
+    result: DeliveryResult,
+    *,
+    now: datetime,
+    max_attempts: int,
+    retry_base: timedelta,
+    actor: str,
+    contacted_stage: Stage | None = Stage.CONTACTED,
+) -> MessageStatus:
+    """Mark one message after the transport answered, and apply what the answer means.
+
+    Sent: the company moves from ``listed`` to ``contacted_stage`` (once, through the
+    stage machine). Permanent failure: the address is marked invalid, or the contact
+    opted out of the channel when the carrier says so. Transient: retried later with
+    backoff until ``max_attempts``, then failed.
+    """
+    mine = sa.and_(MESSAGE.c.id == message.id, MESSAGE.c.status == MessageStatus.SENDING.value)
+    error = result.error
+    if error is None:
+        status = MessageStatus.SENT
+        values: dict[str, Any] = {
+            "sent_at": now,
+            "provider_id": result.provider_id,
+            "last_error": None,
+        }
+    elif isinstance(error, PermanentDeliveryError):
+        status = MessageStatus.BOUNCED
+        values = {"last_error": str(error)[:1000], "error_code": error.code}
+    elif message.attempts >= max_attempts:
+        status = MessageStatus.FAILED
+        values = {"last_error": str(error)[:1000], "error_code": error.code}
+    else:
+        status = MessageStatus.QUEUED
+        values = {
+            "last_error": str(error)[:1000],
+            "error_code": error.code,
+            "next_attempt_at": now + retry_delay(message.attempts, retry_base),
+        }
+    connection.execute(
+        sa.update(MESSAGE)
+        .where(mine)
+        .values(status=status.value, lease_until=None, updated_at=now, **values)
+    )
+    if (
+        status == MessageStatus.SENT
+        and message.company_id is not None
+        and contacted_stage is not None
+    ):
+        advance_company(
+            connection, company_id=message.company_id, from_stage=Stage.LISTED, to_stage=contacted_stage,
+            why=f"message « {message.step} » envoyé à {message.to_address}", actor=actor, now=now,
+        )  # fmt: skip
+    if isinstance(error, RecipientOptedOutError) and message.contact_id is not None:
+        _record_carrier_opt_out(connection, message, now)
+    elif isinstance(error, PermanentDeliveryError) and message.contact_id is not None:
+        column = "email_invalid_at" if "@" in message.to_address else "phone_invalid_at"
+        connection.execute(
+            sa.update(CONTACT).where(CONTACT.c.id == message.contact_id).values(**{column: now})
+        )
+    return status
+
+
+def _record_carrier_opt_out(
+    connection: sa.Connection, message: ClaimedMessage, now: datetime
+) -> None:
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    channel = connection.execute(
+        sa.select(MESSAGE.c.channel).where(MESSAGE.c.id == message.id)
+    ).scalar_one()
+    connection.execute(
+        insert(OPT_OUT)
+        .values(contact_id=message.contact_id, channel=channel, at=now, source="carrier-stop")
+        .on_conflict_do_nothing(index_elements=["contact_id", "channel"])
+    )
+
+
+def advance_company(
+    connection: sa.Connection,
+    *,
+    company_id: int,
+    from_stage: Stage,
+    to_stage: Stage,
+    why: str,
+    actor: str,
+    now: datetime,
+) -> bool:
+    """Move a company from ``from_stage`` to ``to_stage`` if it still stands there; record it.
+
+    The move goes through the stage machine; a company that has moved on already is left
+    alone (it returns False), which is what a second contact of the same company needs.
+    """
+    transition(from_stage, to_stage)
+    moved = connection.execute(
+        sa.update(COMPANY)
+        .where(COMPANY.c.id == company_id, COMPANY.c.stage == from_stage.value)
+        .values(stage=to_stage.value, updated_at=now)
+    )
+    if not moved.rowcount:  # type: ignore[attr-defined]
+        return False
+    connection.execute(
+        sa.insert(STAGE_CHANGE).values(
+            company_id=company_id,
+            from_stage=from_stage.value,
+            to_stage=to_stage.value,
+            at=now,
+            why=why[:1000],
+            actor=actor,
+        )  # fmt: skip
+    )
+    return True
+
+
+def step_counts(
+    connection: sa.Connection, *, campaign_id: int | None, step: str, channel: Channel
+) -> dict[MessageStatus, int]:
+    """How many rows of this step stand at each status."""
+    counts = dict.fromkeys(MessageStatus, 0)
+    query = (
+        sa.select(MESSAGE.c.status, sa.func.count())
+        .where(_scope(campaign_id, step, channel))
+        .group_by(MESSAGE.c.status)
+    )
+    for status, count in connection.execute(query):
+        counts[MessageStatus(status)] = count
+    return counts
