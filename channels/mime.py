@@ -6,7 +6,7 @@ import base64
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from email.charset import QP, Charset
+from email.charset import BASE64, QP, Charset
 from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
@@ -47,6 +47,10 @@ _POLICY = compat32.clone(linesep="\r\n", mangle_from_=False)
 # Quoted-printable keeps mostly-ASCII French text readable and small (utf-8 defaults to base64).
 _UTF8_QP = Charset("utf-8")
 _UTF8_QP.body_encoding = QP
+# Encoded words in base64: utf-8's default ("shortest") measures the quoted-printable form
+# character by character first, which made header encoding the dearest part of a message.
+_UTF8_B64 = Charset("utf-8")
+_UTF8_B64.header_encoding = BASE64
 
 
 def single_line(value: str) -> str:
@@ -75,13 +79,13 @@ def envelope_address(address: str) -> str:
 def _mailbox(address: str, name: str = "") -> str:
     """Return an address header value, the display name quoted or RFC 2047-encoded as needed."""
     display, _ = parseaddr(single_line(address).strip())
-    return formataddr((single_line(name or display).strip(), envelope_address(address)), "utf-8")
+    return formataddr((single_line(name or display).strip(), envelope_address(address)), _UTF8_B64)
 
 
 def _header_value(value: str) -> str | Header:
     """Return ``value`` on one line, as a UTF-8 encoded-word Header when it is not ASCII."""
     value = single_line(value).strip()
-    return value if value.isascii() else Header(value, "utf-8")
+    return value if value.isascii() else Header(value, _UTF8_B64)
 
 
 def _set_header(message: Message, name: str, value: str | Header) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import smtplib
 import ssl
@@ -33,6 +34,11 @@ def _by_code(code: int, reply: bytes | str) -> DeliveryError:
     if 500 <= code < 600:
         return PermanentDeliveryError(_text(reply), code=code)
     return TransientDeliveryError(_text(reply), code=code)
+
+
+@functools.cache
+def _default_tls_context() -> ssl.SSLContext:
+    return ssl.create_default_context()
 
 
 class SmtpEmailBackend:
@@ -95,7 +101,8 @@ class SmtpEmailBackend:
 
     def _client(self) -> yagmail.SMTP:
         """Return a yagmail client set up for one connect-and-login, never reading a keyring."""
-        context = self._ssl_context or ssl.create_default_context()
+        # Loading the system's CA store costs ~15 ms: only when TLS is used, once per process.
+        context = (self._ssl_context or _default_tls_context()) if self.security != "none" else None
         smtplib_kwargs: dict[str, Any] = {"timeout": self.timeout}
         if self._local_hostname:
             smtplib_kwargs["local_hostname"] = self._local_hostname

@@ -33,8 +33,9 @@ EXTRA_MOVES: dict[Stage, frozenset[Stage]] = {
     Stage.UNREACHABLE: frozenset(
         {Stage.LISTED, Stage.CALLED, Stage.DECLINED, Stage.OPTED_OUT, Stage.CLOSED}
     ),
-    # A site that ceased trading and reopens is listed again from scratch.
-    Stage.CLOSED: frozenset({Stage.LISTED}),
+    # A site that ceased trading and reopens is listed again from scratch; its people may
+    # still ask never to hear from the programme again.
+    Stage.CLOSED: frozenset({Stage.LISTED, Stage.OPTED_OUT}),
     # opted_out is final: no message of any kind, ever again.
     Stage.OPTED_OUT: frozenset(),
 }

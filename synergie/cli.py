@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from models.enums import Channel
 from synergie.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(
@@ -25,8 +26,15 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+campaign_app = typer.Typer(
+    help="Campagnes : le programme d'un territoire pour une année.", no_args_is_help=True
+)
+mail_app = typer.Typer(help="Courriers électroniques : aperçu et envoi.", no_args_is_help=True)
+app.add_typer(campaign_app, name="campaign")
+app.add_typer(mail_app, name="mail")
 console = Console()
 err = Console(stderr=True)
+DEMO_CAMPAIGN = "Pays de Nuits-Saint-Georges (démonstration)"
 
 
 class CliError(Exception):
@@ -39,9 +47,11 @@ def main() -> None:
     from models.db import DatabaseError
     from models.stages import StageTransitionError
     from synergie.listing import ListingFileError
+    from synergie.mailing import CampaignNotFound
+    from synergie.rendering import TemplateProblem
 
     known = (CliError, SettingsError, DatabaseError, ListingFileError, StageTransitionError,
-             CompanyNotFound, StageConflict)  # fmt: skip
+             CompanyNotFound, StageConflict, CampaignNotFound, TemplateProblem)  # fmt: skip
     try:
         app()
     except known as exc:
@@ -275,11 +285,150 @@ def _print_funnel(session: Any) -> None:
         console.print("Sorties : " + ", ".join(f"{label} {n}" for label, n in left.items()))
 
 
+@campaign_app.command("add")
+def campaign_add(
+    name: Annotated[
+        str, typer.Argument(help="Nom de la campagne, ex. « Pays de Nuits-Saint-Georges »")
+    ],
+    year: Annotated[int, typer.Option(min=2000, max=2100, help="Année")] = datetime.now(UTC).year,
+    commune: Annotated[
+        list[str] | None, typer.Option("--commune", help="Code commune INSEE couvert (répétable)")
+    ] = None,
+) -> None:
+    """Crée une campagne (un territoire, une année)."""
+    from models import Campaign
+
+    with _session() as session:
+        session.add(Campaign(name=name.strip(), year=year, communes=sorted(set(commune or []))))
+    console.print(f"Campagne « {name} » {year} créée ({len(commune or [])} commune(s)).")
+
+
+@campaign_app.command("list")
+def campaign_list() -> None:
+    """Liste les campagnes."""
+    from sqlmodel import select
+
+    from models import Campaign
+
+    with _session() as session:
+        table = Table(title="Campagnes")
+        for column in ("Nom", "Année", "Communes"):
+            table.add_column(column)
+        for campaign in session.exec(select(Campaign).order_by(Campaign.year, Campaign.name)):
+            table.add_row(
+                campaign.name, str(campaign.year), ", ".join(campaign.communes) or "toutes"
+            )
+    console.print(table)
+
+
+@mail_app.command("preview")
+def mail_preview(
+    company: Annotated[str, typer.Option("--company", help="SIRET de l'entreprise")],
+    template: Annotated[str, typer.Option(help="Modèle de message")] = "premier-courrier",
+) -> None:
+    """Affiche un message exactement tel qu'il partirait, en-têtes compris."""
+    from sqlmodel import select
+
+    from channels.mime import compose_email
+    from models import Contact
+    from models.companies import get_company_by_siret
+    from synergie.mailing import MailComposer, Recipient, sender_domain
+    from synergie.outbox import ClaimedMessage, message_key, new_message_id
+    from synergie.rendering import MailTemplates
+
+    settings = _settings()
+    with _session() as session:
+        found = get_company_by_siret(session=session, siret=company.replace(" ", ""))
+        contact = session.exec(
+            select(Contact).where(Contact.company_id == found.id, Contact.email.is_not(None))  # type: ignore[union-attr]
+        ).first()
+        if contact is None:
+            raise CliError(f"{found.name} n'a aucun contact avec une adresse e-mail")
+        recipient = Recipient(contact.id, contact.public_id, found.id, contact.email or "",  # type: ignore[arg-type]
+                              contact.name, found.name, found.commune)  # fmt: skip
+    composer = MailComposer(
+        settings=settings, templates=MailTemplates(settings.templates_dir), template=template
+    )
+    message = ClaimedMessage(
+        id=0, key=message_key(campaign_id=None, step=template, recipient=f"contact:{contact.id}", channel=Channel.EMAIL),
+        campaign_id=None, step=template, contact_id=contact.id, company_id=found.id, to_address=recipient.email,
+        message_id=new_message_id(sender_domain(settings)), attempts=0, context=None,
+    )  # fmt: skip
+    raw = compose_email(
+        composer.compose(message, recipient), sender=settings.mail_from, reply_to=settings.reply_to
+    )
+    sys.stdout.write(raw.decode("utf-8", "replace"))
+
+
+@mail_app.command("send")
+def mail_send(
+    template: Annotated[
+        str, typer.Option(help="Modèle de message (nomme l'étape)")
+    ] = "premier-courrier",
+    campaign: Annotated[
+        str | None, typer.Option(help="Campagne (par défaut : la plus récente)")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=1000, help="Messages par lot")] = 50,
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="Messages au plus")] = 500,
+    rate: Annotated[
+        int | None, typer.Option(min=1, max=10_000, help="Messages par minute au plus")
+    ] = 120,
+    dry_run: Annotated[
+        bool, typer.Option(help="Montrer ce qui partirait sans rien envoyer")
+    ] = False,
+) -> None:
+    """Envoie une étape de campagne par courrier électronique (flow mailing)."""
+    from flows.mailing import MailingParams, mailing
+
+    settings = _settings()
+    params = MailingParams(
+        campaign=campaign, template=template, batch_size=batch_size, max_per_run=limit,
+        rate_per_minute=rate, dry_run=dry_run,
+    )  # fmt: skip
+    with _prefect_notice(), _progress_bar():
+        result = mailing(params)
+    _print_mailing(result, dry_run, settings)
+
+
+def _print_mailing(result: dict[str, int], dry_run: bool, settings: Settings) -> None:
+    if dry_run:
+        console.print(
+            f"Essai à blanc : {result['would_send']} message(s) partiraient ; rien n'a été écrit ni envoyé."
+        )
+        return
+    table = Table(title="Envoi")
+    table.add_column("")
+    table.add_column("Messages", justify="right")
+    table.add_row("Nouveaux en file", str(result["enqueued"]))
+    table.add_row("Envoyés pendant ce passage", str(result["run_sent"]))
+    table.add_row("Adresses refusées", str(result["run_bounced"]))
+    table.add_row("Annulés (désinscription)", str(result["run_cancelled"]))
+    table.add_row("En attente d'un nouvel essai", str(result["queued"]))
+    table.add_row("Envoyés au total pour cette étape", str(result["sent"]))
+    console.print(table)
+    if settings.email_backend == "file":
+        console.print(f"Messages écrits dans {settings.outbox_dir / 'email'} (aucun envoi réel).")
+
+
+@app.command()
+def portal(
+    host: Annotated[str, typer.Option(help="Adresse d'écoute")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port")] = 8000,
+) -> None:
+    """Sert le portail des entreprises (désinscription…)."""
+    from portal.server import serve
+
+    serve(_settings(), host=host, port=port)
+
+
 @app.command()
 def demo() -> None:
     """Démonstration sur le territoire fictif de Nuits-Saint-Georges, dans une base neuve."""
     from flows.import_listing import ImportListingParams
     from flows.import_listing import import_listing as import_flow
+    from flows.mailing import MailingParams, mailing
+    from models import Campaign
+    from models.companies import list_companies
     from models.db import upgrade_database
     from synergie import SAMPLE_LISTING
 
@@ -290,6 +439,7 @@ def demo() -> None:
     # Flows read their settings from the environment, as a worker would.
     os.environ["SYNERGIE_DATA_DIR"] = str(demo_dir)
     os.environ.pop("SYNERGIE_DATABASE_URL", None)
+    os.environ["SYNERGIE_EMAIL_BACKEND"] = "file"  # the demo never sends real e-mail
     settings = _settings()
     console.rule("[bold]Synergie — démonstration")
     console.print(f"Données de la démonstration : {demo_dir}")
@@ -301,6 +451,24 @@ def demo() -> None:
     with _prefect_notice(), _progress_bar():
         counts = import_flow(ImportListingParams(path=str(SAMPLE_LISTING), dry_run=False))
     _print_import(counts, dry_run=False)
+    with _session() as session:
+        communes = sorted(
+            {
+                c.commune_code
+                for c in list_companies(session=session, limit=10_000)
+                if c.commune_code
+            }
+        )
+        session.add(Campaign(name=DEMO_CAMPAIGN, year=datetime.now(UTC).year, communes=communes))
+    console.print(f"3. Campagne « {DEMO_CAMPAIGN} » créée ({len(communes)} communes).")
+    console.print("4. Premier courrier envoyé par le flow mailing, dans la boîte d'envoi fichier.")
+    with _progress_bar():
+        result = mailing(
+            MailingParams(
+                campaign=DEMO_CAMPAIGN, dry_run=False, rate_per_minute=None, max_per_run=10_000
+            )
+        )
+    _print_mailing(result, False, settings)
     with _session() as session:
         _print_funnel(session)
 

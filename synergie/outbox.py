@@ -28,12 +28,33 @@ from channels.errors import PermanentDeliveryError, RecipientOptedOutError
 from models.enums import Channel, MessageStatus, Stage
 from models.stages import transition
 from models.tables import Company, Contact, Message, OptOut, StageChange
+from models.types import UTCDateTime
 
 MESSAGE = Message.__table__  # type: ignore[attr-defined]
 COMPANY = Company.__table__  # type: ignore[attr-defined]
 CONTACT = Contact.__table__  # type: ignore[attr-defined]
 OPT_OUT = OptOut.__table__  # type: ignore[attr-defined]
 STAGE_CHANGE = StageChange.__table__  # type: ignore[attr-defined]
+
+_NOW = sa.bindparam("b_now", type_=UTCDateTime())
+_MARK_SENT = (
+    sa.update(MESSAGE)
+    .where(MESSAGE.c.id == sa.bindparam("b_id"), MESSAGE.c.status == MessageStatus.SENDING.value)
+    .values(
+        status=MessageStatus.SENT.value,
+        lease_until=None,
+        updated_at=_NOW,
+        sent_at=_NOW,
+        provider_id=sa.bindparam("b_provider"),
+        last_error=None,
+    )  # fmt: skip
+)
+_ADVANCE = (
+    sa.update(COMPANY)
+    .where(COMPANY.c.id == sa.bindparam("b_company"), COMPANY.c.stage == sa.bindparam("b_from"))
+    .values(stage=sa.bindparam("b_to"), updated_at=_NOW)
+)
+_RECORD_CHANGE = sa.insert(STAGE_CHANGE)
 
 # A company in one of these stages must not receive anything more from a campaign step.
 STOPPED_STAGES = (Stage.OPTED_OUT, Stage.CLOSED, Stage.DECLINED, Stage.UNREACHABLE)
@@ -160,10 +181,16 @@ def claim(
         .limit(limit)
     )
     if connection.dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
+        # A CTE is run once: in a plain IN (subquery) PostgreSQL may re-run the subquery
+        # per row, and with SKIP LOCKED each run picks other rows (a 3-row claim took 5).
+        picked = candidates.with_for_update(skip_locked=True).cte("picked")
+        chosen = MESSAGE.c.id == picked.c.id
+    else:
+        # Under SQLite's write lock nobody else can claim in between.
+        chosen = MESSAGE.c.id.in_(candidates.scalar_subquery())
     statement = (
         sa.update(MESSAGE)
-        .where(MESSAGE.c.id.in_(candidates.scalar_subquery()), _ready(now))
+        .where(chosen, _ready(now))
         .values(
             status=MessageStatus.SENDING.value,
             lease_until=now + lease,
@@ -232,33 +259,35 @@ def record_delivery(
     opted out of the channel when the carrier says so. Transient: retried later with
     backoff until ``max_attempts``, then failed.
     """
-    mine = sa.and_(MESSAGE.c.id == message.id, MESSAGE.c.status == MessageStatus.SENDING.value)
     error = result.error
     if error is None:
+        # The hot path, once per message: a statement built once (building one cost more
+        # than SQLite takes to run it).
         status = MessageStatus.SENT
-        values: dict[str, Any] = {
-            "sent_at": now,
-            "provider_id": result.provider_id,
-            "last_error": None,
-        }
-    elif isinstance(error, PermanentDeliveryError):
-        status = MessageStatus.BOUNCED
-        values = {"last_error": str(error)[:1000], "error_code": error.code}
-    elif message.attempts >= max_attempts:
-        status = MessageStatus.FAILED
-        values = {"last_error": str(error)[:1000], "error_code": error.code}
+        connection.execute(
+            _MARK_SENT, {"b_id": message.id, "b_now": now, "b_provider": result.provider_id}
+        )
     else:
-        status = MessageStatus.QUEUED
-        values = {
-            "last_error": str(error)[:1000],
-            "error_code": error.code,
-            "next_attempt_at": now + retry_delay(message.attempts, retry_base),
-        }
-    connection.execute(
-        sa.update(MESSAGE)
-        .where(mine)
-        .values(status=status.value, lease_until=None, updated_at=now, **values)
-    )
+        values: dict[str, Any] = {}
+        if isinstance(error, PermanentDeliveryError):
+            status = MessageStatus.BOUNCED
+        elif message.attempts >= max_attempts:
+            status = MessageStatus.FAILED
+        else:
+            status = MessageStatus.QUEUED
+            values["next_attempt_at"] = now + retry_delay(message.attempts, retry_base)
+        connection.execute(
+            sa.update(MESSAGE)
+            .where(MESSAGE.c.id == message.id, MESSAGE.c.status == MessageStatus.SENDING.value)
+            .values(
+                status=status.value,
+                lease_until=None,
+                updated_at=now,
+                last_error=str(error)[:1000],
+                error_code=error.code,
+                **values,
+            )  # fmt: skip
+        )
     if (
         status == MessageStatus.SENT
         and message.company_id is not None
@@ -309,22 +338,16 @@ def advance_company(
     """
     transition(from_stage, to_stage)
     moved = connection.execute(
-        sa.update(COMPANY)
-        .where(COMPANY.c.id == company_id, COMPANY.c.stage == from_stage.value)
-        .values(stage=to_stage.value, updated_at=now)
+        _ADVANCE,
+        {"b_company": company_id, "b_from": from_stage.value, "b_to": to_stage.value, "b_now": now},
     )
     if not moved.rowcount:  # type: ignore[attr-defined]
         return False
     connection.execute(
-        sa.insert(STAGE_CHANGE).values(
-            company_id=company_id,
-            from_stage=from_stage.value,
-            to_stage=to_stage.value,
-            at=now,
-            why=why[:1000],
-            actor=actor,
-        )  # fmt: skip
-    )
+        _RECORD_CHANGE,
+        {"company_id": company_id, "from_stage": from_stage.value, "to_stage": to_stage.value,
+         "at": now, "why": why[:1000], "actor": actor},
+    )  # fmt: skip
     return True
 
 

@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     mail_from: str = "Économie positive <eit@example.org>"
     reply_to: str | None = None
     templates_dir: Path | None = None
-    send_lease_seconds: int = Field(default=300, ge=10, le=86_400)
+    send_lease_seconds: int = Field(default=300, ge=1, le=86_400)
     max_send_attempts: int = Field(default=5, ge=1, le=50)
     retry_backoff_seconds: float = Field(default=60.0, gt=0, le=3600)
 

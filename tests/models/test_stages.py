@@ -21,7 +21,7 @@ ALLOWED: set[tuple[Stage, Stage]] = {
     (VS, CA),  # visit cancelled, back to the callers
     (D, L), (U, L), (X, L),  # re-listed next year / site reopened
     (U, CA),  # finally reached
-    (D, O), (D, X), (U, D), (U, O), (U, X),
+    (D, O), (D, X), (U, D), (U, O), (U, X), (X, O),
 } | {(stage, exit_) for stage in (L, CO, CA, VS, V, FC, P, M) for exit_ in (D, U, O, X)}  # fmt: skip
 
 ALL_PAIRS = [(a, b) for a, b in itertools.product(Stage, Stage)]

@@ -106,7 +106,7 @@ class _State:
     accepted: int = 0
     refuse_connections: int = 0
     refuse_reply: str = "421 4.3.2 Service not available, closing channel"
-    rcpt_replies: dict[str, str] = field(default_factory=dict)
+    rcpt_replies: dict[str, tuple[str, int | None]] = field(default_factory=dict)
     drop_message_ids: set[str] = field(default_factory=set)
     drop_next_messages: int = 0
     dropped: int = 0
@@ -184,9 +184,15 @@ class _Handler:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         with self.state.lock:
-            reply = self.state.rcpt_replies.get(address.lower())
-        if reply is not None:
-            return reply
+            planned = self.state.rcpt_replies.get(address.lower())
+            if planned is not None:
+                reply, times = planned
+                if times is not None:  # a fault for the next few tries only
+                    if times <= 1:
+                        del self.state.rcpt_replies[address.lower()]
+                    else:
+                        self.state.rcpt_replies[address.lower()] = (reply, times - 1)
+                return reply
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -324,10 +330,10 @@ class SmtpTestServer:
             if reply is not None:
                 self._state.refuse_reply = reply
 
-    def reply_to_rcpt(self, address: str, reply: str) -> None:
-        """Answer ``RCPT TO:<address>`` with ``reply``, e.g. ``"550 5.1.1 No such user"``."""
+    def reply_to_rcpt(self, address: str, reply: str, *, times: int | None = None) -> None:
+        """Answer ``RCPT TO:<address>`` with ``reply`` (e.g. ``"550 5.1.1 No such user"``), always or ``times`` times."""
         with self._state.lock:
-            self._state.rcpt_replies[address.lower()] = reply
+            self._state.rcpt_replies[address.lower()] = (reply, times)
 
     def drop_during_data(self, *message_ids: str, next_messages: int = 0) -> None:
         """Hang up after DATA, before replying, for these Message-IDs and the next n messages."""

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from synergie.cli import main
-from synergie.settings import Settings
 from tests.factories import luhn_siret, write_csv
 
 SIRET = luhn_siret(7)
@@ -28,6 +27,7 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     data_dir = tmp_path / "var"
     monkeypatch.setenv("SYNERGIE_DATA_DIR", str(data_dir))
     monkeypatch.delenv("SYNERGIE_DATABASE_URL", raising=False)
+    monkeypatch.delenv("SYNERGIE_EMAIL_BACKEND", raising=False)  # the demo sets it; put it back after
     return data_dir
 
 
@@ -75,4 +75,4 @@ def test_demo_imports_the_sample_territory_and_prints_the_funnel(cli_env: Path, 
     assert rows and int(rows[0].split("│")[2]) >= 50
     # Run again: a fresh database each time, the same result.
     code, again, _ = invoke(capsys, monkeypatch, "demo")
-    assert code == 0 and [l for l in again.splitlines() if "Nouvelles entreprises" in l] == rows
+    assert code == 0 and [line for line in again.splitlines() if "Nouvelles entreprises" in line] == rows

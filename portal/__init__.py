@@ -1,0 +1,1 @@
+"""The portal: the small web app where companies answer links from Synergie's messages."""

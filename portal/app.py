@@ -1,0 +1,322 @@
+"""The portal's FastAPI app: signed unsubscribe links, their confirmation page and RFC 8058 one-click."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import phonenumbers
+import sqlalchemy as sa
+from fastapi import BackgroundTasks, FastAPI, Form, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlmodel import Session, select
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from models.db import write_transaction
+from models.enums import Channel
+from models.tables import Company, Contact, OptOut
+from portal.events import OptOutEvent, emit_opt_out
+from synergie.links import UNSUBSCRIBE, InvalidToken, read_token
+from synergie.optouts import opt_out, opt_out_company
+from synergie.settings import Settings
+
+__all__ = ["TEMPLATES_DIR", "create_app"]
+
+logger = logging.getLogger(__name__)
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+# Every page may carry a token in its URL: keep it out of caches, search engines and Referer
+# headers, and let the page load nothing but itself.
+_PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex, nofollow",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+_MONTHS = (
+    "janvier", "février", "mars", "avril", "mai", "juin",
+    "juillet", "août", "septembre", "octobre", "novembre", "décembre",
+)  # fmt: skip
+_SCOPES = ("channel", "all")
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelWording:
+    """How a page speaks of a channel, in French."""
+
+    concerned: str
+    what: str
+    at_this: str
+
+
+_WORDING: dict[Channel, ChannelWording] = {
+    Channel.EMAIL: ChannelWording("Adresse e-mail concernée", "d'e-mails", "à cette adresse"),
+    Channel.SMS: ChannelWording("Numéro concerné", "de SMS", "à ce numéro"),
+    Channel.PHONE: ChannelWording("Numéro concerné", "d'appels", "à ce numéro"),
+}
+
+
+class PortalError(Exception):
+    """A request the portal answers with a French error page and no change."""
+
+    def __init__(self, status: int, title: str, message: str, hint: str = "") -> None:
+        super().__init__(title)
+        self.status = status
+        self.title = title
+        self.message = message
+        self.hint = hint
+
+
+_UNSUBSCRIBE_HINT = (
+    "Pour vous désinscrire, répondez simplement au message reçu ou écrivez-nous à l'adresse "
+    "ci-dessous."
+)
+
+
+def _invalid_link(message: str) -> PortalError:
+    return PortalError(400, "Lien non valide", message, _UNSUBSCRIBE_HINT)
+
+
+def _unknown_contact() -> PortalError:
+    return PortalError(
+        404,
+        "Destinataire introuvable",
+        "Ce lien est authentique, mais la personne à qui il était destiné ne figure plus dans "
+        "nos fichiers : aucun message ne lui sera donc envoyé.",
+        "Si vous recevez encore nos messages, écrivez-nous à l'adresse ci-dessous.",
+    )
+
+
+def _french_datetime(moment: datetime, settings: Settings) -> str:
+    """``2 novembre 2026 à 10 h 30`` in the programme's time zone."""
+    local = moment.astimezone(settings.tz)
+    day = "1er" if local.day == 1 else str(local.day)
+    return f"{day} {_MONTHS[local.month - 1]} {local.year} à {local.hour} h {local.minute:02d}"
+
+
+def _address(contact: Contact, channel: Channel) -> str:
+    """The e-mail address or the phone number (French national format) the channel reaches."""
+    if channel == Channel.EMAIL:
+        return contact.email or "(adresse non renseignée)"
+    if not contact.phone:
+        return "(numéro non renseigné)"
+    try:
+        number = phonenumbers.parse(contact.phone, "FR")
+    except phonenumbers.NumberParseException:
+        return contact.phone
+    style = (
+        phonenumbers.PhoneNumberFormat.NATIONAL
+        if number.country_code == 33
+        else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    )
+    return phonenumbers.format_number(number, style)
+
+
+def _emit_safely(emit: Callable[[OptOutEvent], None], event: OptOutEvent) -> None:
+    """Run the event emitter after the answer left; a failure is logged, never raised."""
+    try:
+        emit(event)
+    except Exception:
+        logger.exception(
+            "opt-out event for contact %s could not be emitted", event.contact_public_id
+        )
+
+
+def _templates(settings: Settings) -> Environment:
+    """A Jinja environment reading staff overrides (SYNERGIE_TEMPLATES_DIR) first, then ours."""
+    loaders = [FileSystemLoader(settings.templates_dir)] if settings.templates_dir else []
+    loaders.append(FileSystemLoader(TEMPLATES_DIR))
+    return Environment(
+        loader=ChoiceLoader(loaders),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        auto_reload=False,
+    )
+
+
+def create_app(
+    *,
+    settings: Settings,
+    engine: sa.Engine,
+    emit: Callable[[OptOutEvent], None] | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> FastAPI:
+    """Return the portal app on ``engine``; ``emit`` receives opt-out events (default: Prefect)."""
+    key = settings.link_signing_key  # read now: a missing production key fails at start-up
+    emitter = emit if emit is not None else emit_opt_out
+    now = clock if clock is not None else (lambda: datetime.now(UTC))
+    pages = _templates(settings)
+    common = {
+        "programme_name": settings.programme_name,
+        "authority_name": settings.authority_name,
+        "officer_email": settings.officer_email,
+        "officer_phone": settings.officer_phone,
+    }
+
+    def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        html = pages.get_template(f"portal/{name}").render(**common, **context)
+        return HTMLResponse(html, status_code=status, headers=_PAGE_HEADERS)
+
+    def claims_of(token: str) -> tuple[str, Channel]:
+        try:
+            claims = read_token(token, key=key, purpose=UNSUBSCRIBE, now=now())
+        except InvalidToken as exc:
+            # Never log the token: it would let whoever reads the logs unsubscribe people.
+            logger.info("refused an invalid unsubscribe link")
+            raise _invalid_link(str(exc)) from exc
+        try:
+            return claims.subject, Channel(claims.channel or "")
+        except ValueError as exc:
+            raise _invalid_link(str(InvalidToken())) from exc
+
+    def contact_of(session: Session, public_id: str) -> tuple[Contact, Company]:
+        row = session.exec(
+            select(Contact, Company)
+            .join(Company, Company.id == Contact.company_id)  # type: ignore[arg-type]
+            .where(Contact.public_id == public_id)
+        ).first()
+        if row is None:
+            logger.info("unsubscribe link for unknown contact %s", public_id)
+            raise _unknown_contact()
+        return row[0], row[1]
+
+    def opt_out_row(session: Session, contact: Contact, channel: Channel) -> OptOut | None:
+        return session.exec(
+            select(OptOut).where(OptOut.contact_id == contact.id, OptOut.channel == channel)
+        ).first()
+
+    @contextmanager
+    def writing() -> Iterator[Session]:
+        # write_transaction: on SQLite the first write waits for the lock (BEGIN IMMEDIATE)
+        # rather than failing when another request wrote since we read.
+        with write_transaction(engine) as connection:
+            session = Session(bind=connection, expire_on_commit=False)
+            try:
+                yield session
+                session.flush()
+            finally:
+                session.close()
+
+    app = FastAPI(
+        title="Synergie – portail",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,  # a public site: no API documentation to browse
+    )
+
+    @app.exception_handler(PortalError)
+    def portal_error(_request: Request, exc: PortalError) -> HTMLResponse:
+        return render("error.html", exc.status, title=exc.title, message=exc.message, hint=exc.hint)
+
+    @app.exception_handler(StarletteHTTPException)
+    def http_error(_request: Request, exc: StarletteHTTPException) -> HTMLResponse:
+        if exc.status_code == 404:
+            title, message = "Page introuvable", "Cette adresse ne correspond à aucune page."
+        elif exc.status_code == 405:
+            title, message = "Action impossible", "Cette page ne s'utilise pas ainsi."
+        else:
+            title, message = "Requête refusée", "Votre demande n'a pas pu être traitée."
+        return render("error.html", exc.status_code, title=title, message=message, hint="")
+
+    @app.exception_handler(RequestValidationError)
+    def validation_error(_request: Request, _exc: RequestValidationError) -> HTMLResponse:
+        return render(
+            "error.html", 400, title="Requête incomplète",
+            message="Le formulaire reçu est incomplet ou mal formé.", hint=_UNSUBSCRIBE_HINT,
+        )  # fmt: skip
+
+    @app.exception_handler(Exception)
+    def unexpected_error(_request: Request, _exc: Exception) -> HTMLResponse:
+        # The traceback, not the request: the URL holds the token (no database value does).
+        logger.exception("portal request failed")
+        return render(
+            "error.html", 500, title="Service momentanément indisponible",
+            message="Votre demande n'a pas pu être enregistrée.",
+            hint="Réessayez dans quelques minutes, ou écrivez-nous à l'adresse ci-dessous.",
+        )  # fmt: skip
+
+    @app.get("/sante")
+    def health() -> JSONResponse:
+        """Answer that the portal is up (for load balancers and the tests)."""
+        return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+    @app.get("/desinscription/{token}", response_class=HTMLResponse)
+    def confirm_unsubscribe(token: str) -> HTMLResponse:
+        """Show the confirmation page; a GET never changes anything (mail scanners prefetch links)."""
+        public_id, channel = claims_of(token)
+        with Session(engine) as session:
+            contact, company = contact_of(session, public_id)
+            existing = opt_out_row(session, contact, channel)
+        return render(
+            "confirm.html",
+            company_name=company.name,
+            address=_address(contact, channel),
+            channel=_WORDING[channel],
+            already_since=_french_datetime(existing.at, settings) if existing else "",
+        )
+
+    @app.post("/desinscription/{token}", response_class=HTMLResponse)
+    def unsubscribe(
+        token: str,
+        background: BackgroundTasks,
+        scope: Annotated[str, Form()] = "channel",
+        one_click: Annotated[str | None, Form(alias="List-Unsubscribe")] = None,
+    ) -> HTMLResponse:
+        """Record the opt-out (the form, or an RFC 8058 one-click POST) and confirm it."""
+        public_id, channel = claims_of(token)
+        if scope not in _SCOPES:
+            raise _invalid_link("Le choix transmis par le formulaire est inconnu.")
+        source = "one-click" if one_click == "One-Click" else "portal"
+        moment = now()
+        with writing() as session:
+            contact, company = contact_of(session, public_id)
+            if scope == "all":
+                result = opt_out_company(
+                    session=session, contact=contact, source=source, now=moment
+                )
+                changed, channels = result.changed, result.channels
+            else:
+                channels = opt_out(
+                    session=session, contact=contact, channels=[channel], source=source, now=moment
+                )
+                changed = bool(channels)
+            recorded = opt_out_row(session, contact, channel)
+        logger.info(
+            "unsubscribe: contact %s, channel %s, scope %s, source %s, %s",
+            public_id, channel, scope, source, "recorded" if changed else "already recorded",
+        )  # fmt: skip
+        if changed:
+            # After the commit, and after the answer: a slow or failing Prefect API must
+            # neither delay the person nor undo what they asked.
+            event = OptOutEvent(
+                contact_public_id=public_id,
+                company_id=company.id,  # type: ignore[arg-type]
+                channels=tuple(channels),
+                source=source,
+                occurred=moment,
+                scope=scope,
+            )
+            background.add_task(_emit_safely, emitter, event)
+        return render(
+            "done.html",
+            scope=scope,
+            company_name=company.name,
+            address=_address(contact, channel),
+            channel=_WORDING[channel],
+            recorded_at=_french_datetime(recorded.at if recorded else moment, settings),
+        )
+
+    return app

@@ -1,0 +1,89 @@
+"""The portal's Prefect events: what an opt-out tells the flows, and the one place that emits it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from models.enums import Channel
+
+__all__ = ["OPTED_OUT_EVENT", "OptOutEvent", "emit_opt_out", "opt_out_event_fields"]
+
+logger = logging.getLogger(__name__)
+
+OPTED_OUT_EVENT = "synergie.contact.opted-out"
+
+
+@dataclass(frozen=True, slots=True)
+class OptOutEvent:
+    """A contact refused one channel, or every channel (``scope="all"``), of the programme."""
+
+    contact_public_id: str
+    company_id: int
+    channels: tuple[Channel, ...]
+    source: str
+    occurred: datetime
+    scope: str = "channel"
+
+
+def opt_out_event_fields(event: OptOutEvent) -> dict[str, Any]:
+    """Return the keyword arguments of ``prefect.events.emit_event`` for ``event``."""
+    channels = sorted(str(channel) for channel in event.channels)
+    return {
+        "event": OPTED_OUT_EVENT,
+        "resource": {
+            "prefect.resource.id": f"synergie.company.{event.company_id}",
+            # Labels, unlike the payload, can be matched by deployment triggers.
+            "synergie.source": event.source,
+            "synergie.scope": event.scope,
+            "synergie.channels": ",".join(channels),
+        },
+        "related": [
+            {
+                "prefect.resource.id": f"synergie.contact.{event.contact_public_id}",
+                "prefect.resource.role": "contact",
+            }
+        ],
+        "payload": {
+            "company_id": event.company_id,
+            "contact_public_id": event.contact_public_id,
+            "channels": channels,
+            "source": event.source,
+            "scope": event.scope,
+        },
+        "occurred": event.occurred,
+    }
+
+
+def prefect_api_configured() -> bool:
+    """Whether a Prefect API (server or Cloud) is configured to receive events."""
+    from prefect.settings import get_current_settings
+
+    return bool(get_current_settings().api.url)
+
+
+def emit_opt_out(event: OptOutEvent) -> None:
+    """Emit ``synergie.contact.opted-out`` to the configured Prefect API; log, never raise, on failure."""
+    try:
+        # Without an API URL emit_event would start a temporary server and the event would
+        # die with it (STACK-NOTES): say so instead of pretending it was delivered.
+        if not prefect_api_configured():
+            logger.warning(
+                "no Prefect API configured (PREFECT_API_URL): event %s for contact %s not emitted",
+                OPTED_OUT_EVENT, event.contact_public_id,
+            )  # fmt: skip
+            return
+        from prefect.events import emit_event
+
+        if emit_event(**opt_out_event_fields(event)) is None:
+            logger.warning(
+                "Prefect did not accept event %s for contact %s",
+                OPTED_OUT_EVENT, event.contact_public_id,
+            )  # fmt: skip
+    except Exception:
+        # The opt-out is already committed; a lost event must not turn into an error page.
+        logger.exception(
+            "emitting %s for contact %s failed", OPTED_OUT_EVENT, event.contact_public_id
+        )

@@ -1,0 +1,333 @@
+"""Mailing campaigns: who is due a message, what it says, and sending a claimed batch through a backend."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import parseaddr
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from channels.base import DeliveryResult, EmailBackend, OutgoingEmail
+from channels.errors import DeliveryError
+from models.db import write_connection
+from models.enums import Channel, MessageStatus, Stage
+from models.tables import Campaign, Company, Contact, Message, OptOut
+from synergie.links import unsubscribe_headers, unsubscribe_url
+from synergie.outbox import (
+    ClaimedMessage,
+    claim,
+    enqueue,
+    message_key,
+    new_message_id,
+    record_delivery,
+)
+from synergie.rendering import MailTemplates, RenderedEmail, programme_context
+from synergie.settings import Settings
+
+
+class CampaignNotFound(LookupError):
+    """No campaign answers to the name given; the message lists the known ones."""
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A contact due a message, with what the templates say about them."""
+
+    contact_id: int
+    public_id: str
+    company_id: int
+    email: str
+    contact_name: str | None
+    company_name: str
+    commune: str | None
+
+
+def find_campaign(*, session: Session, name: str | None) -> Campaign:
+    """The campaign called ``name`` (latest year first), or the latest one when no name is given."""
+    query = select(Campaign).order_by(col(Campaign.year).desc(), col(Campaign.id).desc())
+    if name:
+        query = query.where(Campaign.name == name)
+    campaign = session.exec(query).first()
+    if campaign is None:
+        known = ", ".join(sorted({c.name for c in session.exec(select(Campaign))})) or "aucune"
+        wanted = f"« {name} »" if name else "aucune campagne"
+        raise CampaignNotFound(
+            f"campagne inconnue : {wanted} (campagnes existantes : {known}) ; "
+            "créez-la avec « synergie campaign add »"
+        )
+    return campaign
+
+
+def select_recipients(
+    connection: sa.Connection, *, campaign: Campaign, step: str
+) -> list[Recipient]:
+    """Contacts due this step: company listed (in the campaign's communes), valid e-mail, not opted out, not sent."""
+    company, contact, message = Company.__table__, Contact.__table__, Message.__table__  # type: ignore[attr-defined]
+    opt_out = OptOut.__table__  # type: ignore[attr-defined]
+    query = (
+        sa.select(
+            contact.c.id,
+            contact.c.public_id,
+            company.c.id,
+            contact.c.email,
+            contact.c.name,
+            company.c.name,
+            company.c.commune,
+        )  # fmt: skip
+        .join(company, company.c.id == contact.c.company_id)
+        .where(
+            company.c.stage == Stage.LISTED.value,
+            contact.c.email.is_not(None),
+            contact.c.email_invalid_at.is_(None),
+            ~sa.exists().where(
+                opt_out.c.contact_id == contact.c.id, opt_out.c.channel == Channel.EMAIL.value
+            ),
+            ~sa.exists().where(
+                message.c.contact_id == contact.c.id,
+                message.c.campaign_id == campaign.id,
+                message.c.step == step,
+                message.c.channel == Channel.EMAIL.value,
+            ),
+        )
+        .order_by(company.c.name, contact.c.id)
+    )
+    if campaign.communes:
+        query = query.where(company.c.commune_code.in_(campaign.communes))
+    return [Recipient(*row) for row in connection.execute(query)]
+
+
+def sender_domain(settings: Settings) -> str:
+    """The domain of the From address, used to build Message-IDs."""
+    address = parseaddr(settings.mail_from)[1]
+    return address.rpartition("@")[2] or "localhost"
+
+
+def enqueue_recipients(
+    connection: sa.Connection,
+    recipients: Sequence[Recipient],
+    *,
+    campaign: Campaign,
+    step: str,
+    domain: str,
+    now: datetime,
+) -> int:
+    """Write one queued outbox row per recipient (existing keys are kept); return how many are new."""
+    rows = [
+        {
+            "key": message_key(
+                campaign_id=campaign.id,
+                step=step,
+                recipient=f"contact:{r.contact_id}",
+                channel=Channel.EMAIL,
+            ),
+            "campaign_id": campaign.id,
+            "step": step,
+            "channel": Channel.EMAIL.value,
+            "contact_id": r.contact_id,
+            "company_id": r.company_id,
+            "to_address": r.email,
+            "message_id": new_message_id(domain),
+        }
+        for r in recipients
+    ]
+    return enqueue(connection, rows, now=now)
+
+
+def load_recipients(connection: sa.Connection, contact_ids: Sequence[int]) -> dict[int, Recipient]:
+    """The recipients of a claimed batch, by contact id, in one query."""
+    company, contact = Company.__table__, Contact.__table__  # type: ignore[attr-defined]
+    query = (
+        sa.select(
+            contact.c.id,
+            contact.c.public_id,
+            company.c.id,
+            contact.c.email,
+            contact.c.name,
+            company.c.name,
+            company.c.commune,
+        )  # fmt: skip
+        .join(company, company.c.id == contact.c.company_id)
+        .where(contact.c.id.in_(list(contact_ids)))
+    )
+    return {row[0]: Recipient(*row) for row in connection.execute(query)}
+
+
+class MailComposer:
+    """Turns a recipient into a ready e-mail: rendered templates, unsubscribe headers and link."""
+
+    def __init__(self, *, settings: Settings, templates: MailTemplates, template: str) -> None:
+        self.settings = settings
+        self.templates = templates
+        self.template = template
+        self.programme = programme_context(settings)
+
+    def render(self, recipient: Recipient) -> RenderedEmail:
+        """The subject, text and HTML of this step for ``recipient``."""
+        return self.templates.render(
+            self.template,
+            {
+                "company": {"name": recipient.company_name, "commune": recipient.commune or ""},
+                "contact": {"name": recipient.contact_name or ""},
+                "programme": self.programme,
+                "unsubscribe_url": unsubscribe_url(
+                    self.settings, recipient.public_id, Channel.EMAIL
+                ),
+            },
+        )
+
+    def preflight(self) -> None:
+        """Render the step for a made-up recipient: a missing variable or template fails here."""
+        self.render(
+            Recipient(
+                0, "0" * 32, 0, "exemple@example.org", "Prénom Nom", "Entreprise exemple", "Commune"
+            )
+        )
+
+    def compose(self, message: ClaimedMessage, recipient: Recipient) -> OutgoingEmail:
+        """The e-mail for one claimed outbox row."""
+        rendered = self.render(recipient)
+        return OutgoingEmail(
+            key=message.key,
+            to=message.to_address,
+            to_name=recipient.contact_name or "",
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            message_id=message.message_id,
+            headers=unsubscribe_headers(self.settings, recipient.public_id, Channel.EMAIL),
+        )
+
+
+class RateLimiter:
+    """Spaces sends so that no more than ``per_minute`` leave in any minute."""
+
+    def __init__(
+        self,
+        per_minute: int | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.interval = 60.0 / per_minute if per_minute else 0.0
+        self.clock = clock
+        self.sleep = sleep
+        self._next = 0.0
+
+    def wait(self) -> None:
+        """Return when the next message may leave."""
+        if not self.interval:
+            return
+        now = self.clock()
+        if now < self._next:
+            self.sleep(self._next - now)
+            now = self._next
+        self._next = now + self.interval
+
+
+@dataclass
+class BatchOutcome:
+    """What one batch did: rows claimed and their final statuses."""
+
+    claimed: int = 0
+    statuses: dict[MessageStatus, int] = field(
+        default_factory=lambda: dict.fromkeys(MessageStatus, 0)
+    )
+
+    def add(self, status: MessageStatus) -> None:
+        self.statuses[status] += 1
+
+
+@contextlib.contextmanager
+def opened(backend: EmailBackend) -> Iterator[EmailBackend]:
+    """Hold the backend's connection open for a whole batch when it has one."""
+    if hasattr(backend, "__enter__"):
+        with backend:  # type: ignore[attr-defined]
+            yield backend
+    else:
+        yield backend
+
+
+@dataclass(frozen=True)
+class SendPolicy:
+    """How a run sends: lease on claimed rows, retries, and who it is in the history."""
+
+    lease: timedelta
+    max_attempts: int
+    retry_base: timedelta
+    actor: str
+
+
+def send_batch(
+    *,
+    engine: sa.Engine,
+    backend: EmailBackend,
+    composer: MailComposer,
+    campaign_id: int | None,
+    step: str,
+    limit: int,
+    policy: SendPolicy,
+    now: Callable[[], datetime],
+    throttle: RateLimiter | None = None,
+) -> BatchOutcome:
+    """Claim up to ``limit`` rows, send them over one connection, and mark each right after it leaves."""
+    outcome = BatchOutcome()
+    with write_connection(engine) as connection:
+        with connection.begin():
+            claimed = claim(
+                connection, campaign_id=campaign_id, step=step, channel=Channel.EMAIL, limit=limit,
+                now=now(), lease=policy.lease, claimed_by=policy.actor[:100],
+            )  # fmt: skip
+        outcome.claimed = len(claimed)
+        if not claimed:
+            return outcome
+        recipients = load_recipients(
+            connection, [m.contact_id for m in claimed if m.contact_id is not None]
+        )
+        connection.rollback()  # end the read before the slow part: sending
+        emails = [composer.compose(message, recipients[message.contact_id]) for message in claimed]  # type: ignore[index]
+        pending = list(zip(claimed, emails, strict=True))
+
+        def record(message: ClaimedMessage, result: DeliveryResult) -> None:
+            # Marked before the next one leaves: a kill now re-sends this message at most.
+            with connection.begin():
+                status = record_delivery(
+                    connection, message, result, now=now(), max_attempts=policy.max_attempts,
+                    retry_base=policy.retry_base, actor=policy.actor,
+                )  # fmt: skip
+            outcome.add(status)
+
+        try:
+            with opened(backend):
+                while pending:
+                    message, email = pending[0]
+                    if throttle is not None:
+                        throttle.wait()
+                    [result] = backend.send_messages([email])
+                    record(message, result)
+                    pending.pop(0)
+        except DeliveryError as exc:  # the connection could not be opened (421, refused…)
+            for message, _ in pending:
+                record(message, DeliveryResult(message.key, error=exc))
+    return outcome
+
+
+def preview(*, composer: MailComposer, recipients: Sequence[Recipient]) -> list[dict[str, Any]]:
+    """What would go out, rendered for real but written nowhere: one line per recipient."""
+    lines = []
+    for recipient in recipients:
+        rendered = composer.render(recipient)
+        lines.append(
+            {
+                "entreprise": recipient.company_name,
+                "contact": recipient.contact_name or "",
+                "courriel": recipient.email,
+                "objet": rendered.subject,
+            }
+        )
+    return lines

@@ -1,0 +1,241 @@
+"""Tasks of a mailing: prepare and check, select and enqueue, send one batch, publish the summary."""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.blocks.system import Secret
+from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
+
+from models.db import make_engine, require_schema, session_scope
+from models.enums import Channel, MessageStatus
+from synergie.mailing import (
+    BatchOutcome,
+    MailComposer,
+    RateLimiter,
+    SendPolicy,
+    enqueue_recipients,
+    find_campaign,
+    preview,
+    select_recipients,
+    send_batch,
+    sender_domain,
+)
+from synergie.outbox import next_retry_at, step_counts
+from synergie.rendering import MailTemplates
+from synergie.settings import Settings
+from synergie.transports import check_email_settings, email_backend
+from tasks.runtime import current_actor
+
+SMTP_PASSWORD_BLOCK = "synergie-smtp-password"
+
+
+@functools.cache
+def _templates(override_dir: Path | None) -> MailTemplates:
+    return MailTemplates(override_dir)
+
+
+def templates_for(settings: Settings) -> MailTemplates:
+    """The templates, compiled once per process (so once per flow run), not once per batch."""
+    return _templates(settings.templates_dir)
+
+
+@dataclass(frozen=True)
+class MailingPlan:
+    """A mailing resolved and checked: which campaign and step, how fast, for real or not."""
+
+    campaign_id: int
+    campaign_name: str
+    step: str
+    batch_size: int
+    max_per_run: int
+    rate_per_minute: int | None
+    dry_run: bool
+
+
+def smtp_password(settings: Settings) -> str | None:
+    """The SMTP password: from SYNERGIE_SMTP_PASSWORD, else from a Prefect Secret block, else none."""
+    if settings.smtp_password is not None:
+        return settings.smtp_password.get_secret_value()
+    if settings.email_backend != "smtp" or not settings.smtp_user:
+        return None
+    try:
+        return str(Secret.load(SMTP_PASSWORD_BLOCK).get())  # type: ignore[union-attr]
+    except (ValueError, RuntimeError):  # no such block
+        return None
+
+
+@task(name="prepare-mailing", cache_policy=NO_CACHE)
+def prepare_mailing(
+    *, settings: Settings, campaign: str | None, template: str, batch_size: int, max_per_run: int,
+    rate_per_minute: int | None, dry_run: bool,
+) -> MailingPlan:  # fmt: skip
+    """Resolve the campaign, check the transport settings and render a test message, before anything is claimed."""
+    engine = make_engine(settings.db_url)
+    try:
+        require_schema(engine)
+        with session_scope(engine) as session:
+            found = find_campaign(session=session, name=campaign)
+    finally:
+        engine.dispose()
+    if not dry_run:
+        check_email_settings(settings, password=smtp_password(settings))
+    # A missing variable or template fails here, before anything is claimed.
+    MailComposer(
+        settings=settings, templates=templates_for(settings), template=template
+    ).preflight()
+    return MailingPlan(
+        campaign_id=found.id,  # type: ignore[arg-type]
+        campaign_name=found.name,
+        step=template,
+        batch_size=batch_size,
+        max_per_run=max_per_run,
+        rate_per_minute=rate_per_minute,
+        dry_run=dry_run,
+    )
+
+
+@task(name="enqueue-recipients", cache_policy=NO_CACHE)
+def enqueue_mailing(*, settings: Settings, plan: MailingPlan) -> tuple[int, int]:
+    """Write an outbox row for every contact due this step; return (new rows, rows waiting to go)."""
+    engine = make_engine(settings.db_url)
+    try:
+        with session_scope(engine) as session:
+            campaign = find_campaign(session=session, name=plan.campaign_name)
+        with engine.begin() as connection:
+            recipients = select_recipients(connection, campaign=campaign, step=plan.step)
+            added = enqueue_recipients(
+                connection,
+                recipients,
+                campaign=campaign,
+                step=plan.step,
+                domain=sender_domain(settings),
+                now=datetime.now(UTC),
+            )
+            counts = step_counts(
+                connection, campaign_id=plan.campaign_id, step=plan.step, channel=Channel.EMAIL
+            )
+    finally:
+        engine.dispose()
+    waiting = counts[MessageStatus.QUEUED] + counts[MessageStatus.SENDING]
+    get_run_logger().info(
+        "%d contacts due step %r, %d new outbox rows, %d waiting",
+        len(recipients), plan.step, added, waiting,
+    )  # fmt: skip
+    return added, waiting
+
+
+@task(name="preview-mailing", cache_policy=NO_CACHE)
+def preview_mailing(*, settings: Settings, plan: MailingPlan) -> list[dict[str, str]]:
+    """Render what would go out and publish it as a table; write and send nothing."""
+    engine = make_engine(settings.db_url)
+    try:
+        with session_scope(engine) as session:
+            campaign = find_campaign(session=session, name=plan.campaign_name)
+        with engine.connect() as connection:
+            recipients = select_recipients(connection, campaign=campaign, step=plan.step)
+    finally:
+        engine.dispose()
+    composer = MailComposer(
+        settings=settings, templates=templates_for(settings), template=plan.step
+    )
+    lines = preview(composer=composer, recipients=recipients[: plan.max_per_run])
+    create_table_artifact(
+        key="mailing-preview",
+        table=lines
+        or [{"entreprise": "aucun destinataire", "contact": "", "courriel": "", "objet": ""}],
+        description=f"Essai à blanc « {plan.step} » : {len(lines)} message(s) partiraient (sur {len(recipients)} dus)",
+    )
+    return lines
+
+
+@task(name="send-batch", cache_policy=NO_CACHE)
+def send_mail_batch(*, settings: Settings, plan: MailingPlan, limit: int) -> BatchOutcome:
+    """Claim, send and record one batch over one connection."""
+    engine = make_engine(settings.db_url)
+    backend = email_backend(settings, password=smtp_password(settings))
+    policy = SendPolicy(
+        lease=timedelta(seconds=settings.send_lease_seconds),
+        max_attempts=settings.max_send_attempts,
+        retry_base=timedelta(seconds=settings.retry_backoff_seconds),
+        actor=current_actor(),
+    )
+    composer = MailComposer(
+        settings=settings, templates=templates_for(settings), template=plan.step
+    )
+    try:
+        return send_batch(
+            engine=engine, backend=backend, composer=composer, campaign_id=plan.campaign_id,
+            step=plan.step, limit=limit, policy=policy, now=lambda: datetime.now(UTC),
+            throttle=RateLimiter(plan.rate_per_minute),
+        )  # fmt: skip
+    finally:
+        engine.dispose()
+
+
+@task(name="wait-for-retries", cache_policy=NO_CACHE)
+def wait_for_retries(*, settings: Settings, plan: MailingPlan, at_most: float) -> bool:
+    """Sleep until the next retry is due if that is within ``at_most`` seconds; say whether to go on."""
+    engine = make_engine(settings.db_url)
+    try:
+        with engine.connect() as connection:
+            due = next_retry_at(
+                connection, campaign_id=plan.campaign_id, step=plan.step, channel=Channel.EMAIL
+            )
+    finally:
+        engine.dispose()
+    if due is None:
+        return False
+    delay = (due - datetime.now(UTC)).total_seconds()
+    if delay > at_most:
+        return False
+    time.sleep(max(delay, 0) + 0.01)
+    return True
+
+
+@task(name="publish-mailing-summary", cache_policy=NO_CACHE)
+def publish_mailing_summary(
+    *, settings: Settings, plan: MailingPlan, added: int, run: dict[str, int]
+) -> dict[str, int]:
+    """Publish this step's outbox totals and this run's figures; return the totals."""
+    engine = make_engine(settings.db_url)
+    try:
+        with engine.connect() as connection:
+            counts = step_counts(
+                connection, campaign_id=plan.campaign_id, step=plan.step, channel=Channel.EMAIL
+            )
+    finally:
+        engine.dispose()
+    labels = {
+        MessageStatus.QUEUED: "en attente (nouvel essai prévu)",
+        MessageStatus.SENDING: "en cours d'envoi",
+        MessageStatus.SENT: "envoyés",
+        MessageStatus.FAILED: "échecs après plusieurs essais",
+        MessageStatus.BOUNCED: "adresses refusées",
+        MessageStatus.CANCELLED: "annulés (désinscription)",
+    }
+    create_table_artifact(
+        key="mailing-summary",
+        table=[{"état": labels[status], "messages": counts[status]} for status in MessageStatus],
+        description=f"Campagne « {plan.campaign_name} », étape « {plan.step} » : totaux de la file d'envoi",
+    )
+    create_markdown_artifact(
+        key="mailing-run",
+        markdown=(
+            f"# Envoi « {plan.step} » — {plan.campaign_name}\n\n"
+            f"- nouveaux messages mis en file : {added}\n"
+            f"- envoyés pendant ce passage : {run.get('sent', 0)}\n"
+            f"- refusés définitivement : {run.get('bounced', 0)}\n"
+            f"- en attente d'un nouvel essai : {counts[MessageStatus.QUEUED]}\n"
+            f"- annulés (désinscription) : {run.get('cancelled', 0)}\n"
+        ),
+        description="Bilan du passage",
+    )
+    return {status.value: counts[status] for status in MessageStatus}

@@ -1,0 +1,169 @@
+"""The mailing flow under a real Prefect API and a real SMTP server: dry run, sends, crashes, races."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.settings import get_current_settings
+from sqlmodel import Session, func, select
+
+from flows.mailing import MailingParams, mailing
+from models import Message, MessageStatus
+from models.db import make_engine
+from tests.factories import luhn_siret
+from tests.servers.smtp_server import SmtpTestServer
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def populate(url: str, companies: int) -> None:
+    """A campaign and ``companies`` listed companies with one e-mail contact each, written in bulk."""
+    engine = make_engine(url)
+    now = "2026-11-02 09:00:00.000000" if url.startswith("sqlite") else "2026-11-02T09:00:00+00:00"
+    with engine.begin() as connection:
+        connection.execute(sa.text("INSERT INTO campaign (name, year, communes, created_at) VALUES ('Test', 2026, '[]', :now)"), {"now": now})
+        connection.execute(
+            sa.text("INSERT INTO company (id, siret, name, name_key, postcode, source, stage, created_at, updated_at) "
+                    "VALUES (:id, :siret, :name, :key, '21700', 'listing', 'listed', :now, :now)"),
+            [{"id": n, "siret": luhn_siret(5000 + n), "name": f"Entreprise {n:05d}", "key": f"entreprise {n:05d}", "now": now}
+             for n in range(1, companies + 1)],
+        )  # fmt: skip
+        connection.execute(
+            sa.text("INSERT INTO contact (company_id, public_id, identity, email, created_at) "
+                    "VALUES (:id, :public, :identity, :email, :now)"),
+            [{"id": n, "public": f"{n:032x}", "identity": f"email:c{n}@example.org", "email": f"c{n}@example.org", "now": now}
+             for n in range(1, companies + 1)],
+        )  # fmt: skip
+    engine.dispose()
+
+
+@pytest.fixture
+def smtp_env(sqlite_settings, smtp_server: SmtpTestServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    values = {
+        "SYNERGIE_EMAIL_BACKEND": "smtp",
+        "SYNERGIE_SMTP_HOST": smtp_server.host,
+        "SYNERGIE_SMTP_PORT": str(smtp_server.port),
+        "SYNERGIE_SMTP_SECURITY": "none",
+        "SYNERGIE_SMTP_TIMEOUT": "10",
+        "SYNERGIE_SEND_LEASE_SECONDS": "2",
+        "SYNERGIE_RETRY_BACKOFF_SECONDS": "0.05",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return {**values, "SYNERGIE_DATA_DIR": os.environ["SYNERGIE_DATA_DIR"],
+            "SYNERGIE_DATABASE_URL": os.environ["SYNERGIE_DATABASE_URL"]}  # fmt: skip
+
+
+def messages(url: str) -> list[Message]:
+    engine = make_engine(url)
+    with Session(engine) as session:
+        rows = list(session.exec(select(Message)))
+    engine.dispose()
+    return rows
+
+
+def test_the_form_default_is_a_dry_run_that_writes_nothing(sqlite_settings) -> None:  # type: ignore[no-untyped-def]
+    populate(sqlite_settings.db_url, 5)
+    assert MailingParams().dry_run is True
+    assert mailing(MailingParams()) == {"would_send": 5}
+    assert messages(sqlite_settings.db_url) == []
+    assert list((sqlite_settings.outbox_dir).glob("**/*.eml")) == []
+
+
+def test_a_run_sends_every_message_over_few_sessions_and_reports(smtp_env, smtp_server, sqlite_settings) -> None:  # type: ignore[no-untyped-def]
+    populate(sqlite_settings.db_url, 30)
+    state = mailing(MailingParams(dry_run=False, batch_size=10, rate_per_minute=None), return_state=True)
+    result = state.result()
+    assert (result["enqueued"], result["run_sent"], result["sent"]) == (30, 30, 30)
+    assert len(smtp_server.messages) == 30 and smtp_server.ehlo_count == 3  # one EHLO per batch
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+        )
+    keys = {a.key for a in artifacts}
+    assert {"mailing-summary", "mailing-run", "mailing-progress"} <= keys
+    # A second run finds nothing left to send.
+    again = mailing(MailingParams(dry_run=False, rate_per_minute=None))
+    assert again["enqueued"] == 0 and again["run_sent"] == 0 and len(smtp_server.messages) == 30
+
+
+def test_a_half_configured_smtp_fails_before_anything_is_claimed(sqlite_settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    populate(sqlite_settings.db_url, 3)
+    monkeypatch.setenv("SYNERGIE_EMAIL_BACKEND", "smtp")
+    monkeypatch.delenv("SYNERGIE_SMTP_HOST", raising=False)
+    state = mailing(MailingParams(dry_run=False), return_state=True)
+    assert state.is_failed()
+    with pytest.raises(Exception, match="SYNERGIE_SMTP_HOST"):
+        state.result()
+    assert messages(sqlite_settings.db_url) == []
+
+
+def spawn(env: dict[str, str], *, limit: int, rate: int | None = None) -> subprocess.Popen:  # type: ignore[type-arg]
+    code = (
+        "from flows.mailing import MailingParams, mailing; "
+        f"mailing(MailingParams(dry_run=False, batch_size=50, max_per_run={limit}, rate_per_minute={rate}))"
+    )
+    child_env = {**os.environ, **env, "PREFECT_API_URL": str(get_current_settings().api.url),
+                 "PREFECT_LOGGING_LEVEL": "WARNING"}  # fmt: skip
+    return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=child_env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+
+
+def deliveries(server: SmtpTestServer) -> Counter[tuple[str | None, str]]:
+    return Counter((m.message_id, rcpt) for m in server.messages for rcpt in m.rcpt_tos)
+
+
+def test_killed_runs_lose_nothing_and_resend_at_most_one_message_per_kill(smtp_env, smtp_server, sqlite_settings) -> None:  # type: ignore[no-untyped-def]
+    total, kills = 2000, 3
+    populate(sqlite_settings.db_url, total)
+    rng = random.Random(20261129)
+    for _ in range(kills):
+        already = len(smtp_server.messages)
+        target = already + rng.randint(50, 400)
+        child = spawn(smtp_env, limit=total)
+        deadline = time.monotonic() + 120
+        while len(smtp_server.messages) < target and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert child.poll() is None, child.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    final = spawn(smtp_env, limit=total)
+    assert final.wait(timeout=240) == 0, final.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
+
+    received = deliveries(smtp_server)
+    assert len({rcpt for _, rcpt in received}) == total  # none lost
+    duplicates = sum(count - 1 for count in received.values())
+    assert duplicates <= kills
+    rows = messages(sqlite_settings.db_url)
+    assert len(rows) == total and {m.status for m in rows} == {MessageStatus.SENT}
+    assert {m.message_id for m in rows} == {mid for mid, _ in received}
+
+
+def test_two_runs_started_together_never_send_the_same_message_twice(smtp_env, smtp_server, sqlite_settings) -> None:  # type: ignore[no-untyped-def]
+    total = 600
+    populate(sqlite_settings.db_url, total)
+    # Throttled to ~80 messages/s each, so that one run alone would take 7 s and the two
+    # really overlap even when one process starts a few seconds after the other.
+    first, second = spawn(smtp_env, limit=total, rate=4800), spawn(smtp_env, limit=total, rate=4800)
+    for child in (first, second):
+        assert child.wait(timeout=240) == 0, child.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
+    received = deliveries(smtp_server)
+    assert len(received) == total and set(received.values()) == {1}
+    engine = make_engine(sqlite_settings.db_url)
+    with Session(engine) as session:
+        sent = session.exec(select(func.count()).select_from(Message).where(Message.status == MessageStatus.SENT)).one()
+        runs = session.exec(select(Message.claimed_by).distinct()).all()
+    assert sent == total
+    assert len(runs) == 2  # both runs really took part
