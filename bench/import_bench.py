@@ -39,13 +39,21 @@ def baseline_csv_reader(path: str) -> dict[str, float]:
     with open(path, encoding="utf-8", newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader)
-        commune, state = header.index("codeCommuneEtablissement"), header.index("etatAdministratifEtablissement")
+        commune, state = (
+            header.index("codeCommuneEtablissement"),
+            header.index("etatAdministratifEtablissement"),
+        )
         wanted = set(COMMUNES)
         for row in reader:
             rows += 1
             if row[commune] in wanted and row[state] == "A":
                 kept += 1
-    return {"seconds": time.perf_counter() - started, "rows": rows, "kept": kept, "rss": _peak_rss_mb()}
+    return {
+        "seconds": time.perf_counter() - started,
+        "rows": rows,
+        "kept": kept,
+        "rss": _peak_rss_mb(),
+    }
 
 
 def ours(path: str, db_dir: str) -> dict[str, float]:
@@ -100,7 +108,12 @@ def bulk_vs_orm(rows: int, db_dir: str) -> dict[str, float]:
             with engine.begin() as connection:
                 loader = ListingLoader(connection, source=Source.SIRENE, now=now, dry_run=False)
                 for start in range(0, rows, BATCH_SIZE):
-                    loader.load([ListingRow(0, company, None) for company in data[start : start + BATCH_SIZE]])
+                    loader.load(
+                        [
+                            ListingRow(0, company, None)
+                            for company in data[start : start + BATCH_SIZE]
+                        ]
+                    )
         else:
             with Session(engine) as session:
                 session.add_all(Company(**company, source=Source.SIRENE) for company in data)
@@ -117,7 +130,9 @@ def in_child(function, *args):  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--orm-rows", type=int, default=100_000)
     args = parser.parse_args()
@@ -126,11 +141,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="synergie-bench-") as tmp:
         path = Path(tmp) / "StockEtablissement.csv"
         started = time.perf_counter()
-        expected = write_sirene_file(path, rows=args.rows, keep_communes=COMMUNES, keep_ratio=0.01, seed=1)
+        expected = write_sirene_file(
+            path, rows=args.rows, keep_communes=COMMUNES, keep_ratio=0.01, seed=1
+        )
         size_mb = path.stat().st_size / 1e6
         print(f"file: {args.rows:,} rows, {size_mb:.0f} MB, 54 columns, {expected:,} active rows in "
               f"{'/'.join(COMMUNES)} (generated in {time.perf_counter() - started:.1f} s)")  # fmt: skip
-        with path.open("rb") as handle:  # warm the page cache so neither contender pays the first read
+        with path.open(
+            "rb"
+        ) as handle:  # warm the page cache so neither contender pays the first read
             while handle.read(1 << 24):
                 pass
         base = in_child(baseline_csv_reader, str(path))
@@ -138,7 +157,9 @@ def main() -> None:
         # Sites with neither a usual name nor a sign are rejected (the legal name is in another file).
         assert base["kept"] == expected == mine["kept"] + mine["rejected"], (base, mine, expected)
         base_rate, our_rate = base["rows"] / base["seconds"], mine["rows"] / mine["seconds"]
-        print(f"csv.reader loop : {base['seconds']:6.2f} s  {base_rate:>10,.0f} rows/s  peak RSS {base['rss']:.0f} MB")
+        print(
+            f"csv.reader loop : {base['seconds']:6.2f} s  {base_rate:>10,.0f} rows/s  peak RSS {base['rss']:.0f} MB"
+        )
         print(f"synergie import : {mine['seconds']:6.2f} s  {our_rate:>10,.0f} rows/s  peak RSS {mine['rss']:.0f} MB"
               f"  ({mine['kept']:,} companies written, {mine['rejected']:,} rejected without a name)")  # fmt: skip
         print(f"ratio           : {our_rate / base_rate:.2f}x the csv.reader loop (goal >= 2x); "

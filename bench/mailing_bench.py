@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from models.enums import Channel  # noqa: E402
+
 STEP = "premier-courrier"
 
 
@@ -73,7 +74,9 @@ def prebuilt_messages(count: int, workdir: Path) -> list[tuple[str, bytes]]:
     engine.dispose()
     built = []
     for contact_id, recipient in sorted(recipients.items()):
-        key = message_key(campaign_id=1, step=STEP, recipient=f"contact:{contact_id}", channel=Channel.EMAIL)
+        key = message_key(
+            campaign_id=1, step=STEP, recipient=f"contact:{contact_id}", channel=Channel.EMAIL
+        )
         claimed = ClaimedMessage(id=contact_id, key=key, campaign_id=1, step=STEP, contact_id=contact_id,
                                  company_id=recipient.company_id, to_address=recipient.email,
                                  message_id=new_message_id(sender_domain(settings)), attempts=1, context=None)  # fmt: skip
@@ -102,7 +105,12 @@ def populate(url: str, count: int) -> None:
     engine = make_engine(url)
     now = "2026-11-02 09:00:00.000000"
     with engine.begin() as connection:
-        connection.execute(sa.text("INSERT INTO campaign (name, year, communes, created_at) VALUES ('Bench', 2026, '[]', :now)"), {"now": now})
+        connection.execute(
+            sa.text(
+                "INSERT INTO campaign (name, year, communes, created_at) VALUES ('Bench', 2026, '[]', :now)"
+            ),
+            {"now": now},
+        )
         connection.execute(
             sa.text("INSERT INTO company (id, name, name_key, postcode, commune, source, stage, created_at, updated_at) "
                     "VALUES (:id, :name, :key, '21700', 'Nuits-Saint-Georges', 'listing', 'listed', :now, :now)"),
@@ -128,11 +136,22 @@ def environment(data_dir: Path, host: str, port: int) -> dict[str, str]:
     }
 
 
-def plain_functions(count: int, batch_size: int) -> float:
-    """(c) Select, enqueue and send in batches through the same functions, no Prefect; return seconds."""
+def plain_functions(count: int, batch_size: int, concurrency: int) -> float:
+    """(c) Select, enqueue and send in batches through the same functions, no Prefect; return seconds.
+
+    Like the flow, ``concurrency`` batches are on the wire at once, each in its own thread.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     from models.db import make_engine, session_scope
     from synergie.mailing import (
-        MailComposer, SendPolicy, enqueue_recipients, find_campaign, select_recipients, send_batch, sender_domain,
+        MailComposer,
+        SendPolicy,
+        enqueue_recipients,
+        find_campaign,
+        select_recipients,
+        send_batch,
+        sender_domain,
     )  # fmt: skip
     from synergie.rendering import MailTemplates
     from synergie.settings import load_settings
@@ -147,21 +166,33 @@ def plain_functions(count: int, batch_size: int) -> float:
         recipients = select_recipients(connection, campaign=campaign, step=STEP)
         enqueue_recipients(connection, recipients, campaign=campaign, step=STEP, domain=sender_domain(settings),
                            now=datetime.now(UTC))  # fmt: skip
-    composer = MailComposer(settings=settings, templates=MailTemplates(settings.templates_dir), template=STEP)
-    policy = SendPolicy(lease=timedelta(minutes=5), max_attempts=5, retry_base=timedelta(seconds=60), actor="bench")
-    sent = 0
-    while sent < count:
-        backend = email_backend(settings, password=None)
-        outcome = send_batch(engine=engine, backend=backend, composer=composer, campaign_id=campaign.id, step=STEP,
-                             limit=batch_size, policy=policy, now=lambda: datetime.now(UTC))  # fmt: skip
-        if not outcome.claimed:
-            break
-        sent += outcome.claimed
+    composer = MailComposer(
+        settings=settings, templates=MailTemplates(settings.templates_dir), template=STEP
+    )
+    policy = SendPolicy(
+        lease=timedelta(minutes=5), max_attempts=5, retry_base=timedelta(seconds=60), actor="bench"
+    )
+
+    def sender() -> int:
+        sent = 0
+        while True:
+            backend = email_backend(settings, password=None)
+            outcome = send_batch(engine=engine, backend=backend, composer=composer, campaign_id=campaign.id,
+                                 step=STEP, limit=batch_size, policy=policy, now=lambda: datetime.now(UTC))  # fmt: skip
+            if not outcome.claimed:
+                return sent
+            sent += outcome.claimed
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        total = sum(pool.map(lambda _: sender(), range(concurrency)))
+    assert total == count, total
     engine.dispose()
     return time.perf_counter() - started
 
 
-def run_contender(name: str, count: int, batch_size: int, workdir: Path) -> dict[str, Any]:
+def run_contender(
+    name: str, count: int, batch_size: int, concurrency: int, workdir: Path
+) -> dict[str, Any]:
     data_dir = workdir / name
     data_dir.mkdir()
     stats_file = workdir / f"{name}.json"
@@ -172,12 +203,12 @@ def run_contender(name: str, count: int, batch_size: int, workdir: Path) -> dict
             populate(f"sqlite:///{data_dir / 'synergie.db'}", count)
             os.environ.update(environment(data_dir, host, port))
             if name == "c":
-                seconds = plain_functions(count, batch_size)
+                seconds = plain_functions(count, batch_size, concurrency)
             else:
                 from flows.mailing import MailingParams, mailing
 
                 started = time.perf_counter()
-                result = mailing(MailingParams(dry_run=False, batch_size=batch_size, max_per_run=count,
+                result = mailing(MailingParams(dry_run=False, batch_size=batch_size, concurrency=concurrency, max_per_run=count,
                                                rate_per_minute=None))  # fmt: skip
                 seconds = time.perf_counter() - started
                 assert result["sent"] == count, result
@@ -187,9 +218,12 @@ def run_contender(name: str, count: int, batch_size: int, workdir: Path) -> dict
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--messages", type=int, default=5000)
-    parser.add_argument("--batch-size", type=int, default=50)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=2)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="synergie-mailing-bench-") as tmp:
         workdir = Path(tmp)
@@ -198,18 +232,29 @@ def main() -> None:
         os.environ.pop("PREFECT_API_URL", None)
         from prefect.testing.utilities import prefect_test_harness
 
-        results = {"a": run_contender("a", args.messages, args.batch_size, workdir)}
-        results["c"] = run_contender("c", args.messages, args.batch_size, workdir)
+        results = {
+            "a": run_contender("a", args.messages, args.batch_size, args.concurrency, workdir)
+        }
+        results["c"] = run_contender("c", args.messages, args.batch_size, args.concurrency, workdir)
         started = time.perf_counter()
         with prefect_test_harness(server_startup_timeout=120):
             api_start = time.perf_counter() - started
-            results["b"] = run_contender("b", args.messages, args.batch_size, workdir)
+            results["b"] = run_contender(
+                "b", args.messages, args.batch_size, args.concurrency, workdir
+            )
     a, b, c = results["a"], results["b"], results["c"]
     batches = -(-args.messages // args.batch_size)
-    print(f"{args.messages:,} personalised messages, batches of {args.batch_size}, local aiosmtpd in its own process")
-    print(f"(a) raw smtplib, pre-built, one connection : {a['rate']:7.0f} msg/s  ({a['seconds']:.2f} s, EHLO {a['ehlo']})")
-    print(f"(b) mailing flow, end to end               : {b['rate']:7.0f} msg/s  ({b['seconds']:.2f} s, EHLO {b['ehlo']} for {batches} batches)")
-    print(f"(c) same code without Prefect              : {c['rate']:7.0f} msg/s  ({c['seconds']:.2f} s, EHLO {c['ehlo']})")
+    print(f"{args.messages:,} personalised messages, batches of {args.batch_size}, {args.concurrency} batches at once, "
+          "local aiosmtpd in its own process")  # fmt: skip
+    print(
+        f"(a) raw smtplib, pre-built, one connection : {a['rate']:7.0f} msg/s  ({a['seconds']:.2f} s, EHLO {a['ehlo']})"
+    )
+    print(
+        f"(b) mailing flow, end to end               : {b['rate']:7.0f} msg/s  ({b['seconds']:.2f} s, EHLO {b['ehlo']} for {batches} batches)"
+    )
+    print(
+        f"(c) same code without Prefect              : {c['rate']:7.0f} msg/s  ({c['seconds']:.2f} s, EHLO {c['ehlo']})"
+    )
     print(f"Prefect temporary API start (apart)        : {api_start:.1f} s")
     print(f"throughput b/a = {b['rate'] / a['rate']:.2f} (goal >= 0.70); time b/c = {b['seconds'] / c['seconds']:.2f} "
           f"(goal <= 1.15); EHLO per batch = {b['ehlo'] / batches:.2f} (goal 1)")  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -61,15 +62,46 @@ class DeliveryResult:
         return self.error is None
 
 
+ResultCallback = Callable[[DeliveryResult], None]
+
+
+class ResultLog(list[DeliveryResult]):
+    """A batch's results, each handed to ``on_result`` the moment it is known.
+
+    The outbox records a message before the next one is attempted, so a run killed in the
+    middle of a batch re-sends at most one message; the callback is how it hears in time.
+    """
+
+    def __init__(self, on_result: ResultCallback | None = None) -> None:
+        super().__init__()
+        self.on_result = on_result
+
+    def append(self, result: DeliveryResult) -> None:
+        super().append(result)
+        if self.on_result is not None:
+            self.on_result(result)
+
+    def extend(self, results: Iterable[DeliveryResult]) -> None:
+        for result in results:
+            self.append(result)
+
+
 @runtime_checkable
 class EmailBackend(Protocol):
-    """Sends a batch over one connection; one bad address never aborts the batch."""
+    """Sends a batch over one connection; one bad address never aborts the batch.
 
-    def send_messages(self, messages: list[OutgoingEmail]) -> list[DeliveryResult]: ...
+    ``on_result`` is called with each message's result before the next one is attempted.
+    """
+
+    def send_messages(
+        self, messages: list[OutgoingEmail], on_result: ResultCallback | None = None
+    ) -> list[DeliveryResult]: ...
 
 
 @runtime_checkable
 class SmsBackend(Protocol):
-    """Sends a batch of SMS; one bad number never aborts the batch."""
+    """Sends a batch of SMS; one bad number never aborts the batch; ``on_result`` as for e-mail."""
 
-    def send_messages(self, messages: list[OutgoingSms]) -> list[DeliveryResult]: ...
+    def send_messages(
+        self, messages: list[OutgoingSms], on_result: ResultCallback | None = None
+    ) -> list[DeliveryResult]: ...

@@ -1,10 +1,10 @@
 """Delivery errors, as a tree; only transient ones are retried.
 
-    DeliveryError                   something stopped one message from leaving
-     ├── TransientDeliveryError     4xx, 429, 5xx from an HTTP API, disconnect, timeout:
-     │                              retried with bounded backoff
-     └── PermanentDeliveryError     5xx SMTP, refused recipient, invalid number: never retried
-          └── RecipientOptedOutError  the recipient told the carrier to stop (Twilio 21610)
+DeliveryError                   something stopped one message from leaving
+ ├── TransientDeliveryError     4xx, 429, 5xx from an HTTP API, disconnect, timeout:
+ │                              retried with bounded backoff
+ └── PermanentDeliveryError     5xx SMTP, refused recipient, invalid number: never retried
+      └── RecipientOptedOutError  the recipient told the carrier to stop (Twilio 21610)
 """
 
 from __future__ import annotations

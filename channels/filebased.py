@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from channels.base import DeliveryResult, OutgoingEmail, OutgoingSms
+from channels.base import DeliveryResult, OutgoingEmail, OutgoingSms, ResultCallback, ResultLog
 from channels.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from channels.mime import compose_email, single_line
 
@@ -75,10 +75,12 @@ class FileEmailBackend:
         """Return the file ``message`` is (or would be) written to."""
         return self.directory / file_name_for(message.key, ".eml")
 
-    def send_messages(self, messages: list[OutgoingEmail]) -> list[DeliveryResult]:
+    def send_messages(
+        self, messages: list[OutgoingEmail], on_result: ResultCallback | None = None
+    ) -> list[DeliveryResult]:
         """Write one .eml per message; return one result per message, in order."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        results: list[DeliveryResult] = []
+        results = ResultLog(on_result)
         for message in messages:
             try:
                 raw = compose_email(
@@ -133,10 +135,12 @@ class FileSmsBackend:
         head = "".join(f"{name}: {single_line(value)}\n" for name, value in headers.items())
         return f"{head}\n{message.body}".encode()
 
-    def send_messages(self, messages: list[OutgoingSms]) -> list[DeliveryResult]:
+    def send_messages(
+        self, messages: list[OutgoingSms], on_result: ResultCallback | None = None
+    ) -> list[DeliveryResult]:
         """Write one .sms per message; return one result per message, in order."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        results: list[DeliveryResult] = []
+        results = ResultLog(on_result)
         for message in messages:
             provider_id = f"file-{uuid.uuid4().hex}"
             try:

@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-from channels.base import DeliveryResult, OutgoingEmail, OutgoingSms
+from channels.base import DeliveryResult, OutgoingEmail, OutgoingSms, ResultCallback, ResultLog
 from channels.errors import DeliveryError, PermanentDeliveryError
 from channels.mime import compose_email
 
@@ -43,10 +43,12 @@ class MemoryEmailBackend:
         """Make every later message to ``address`` fail with ``error``."""
         self.failures[address.lower()] = error
 
-    def send_messages(self, messages: list[OutgoingEmail]) -> list[DeliveryResult]:
+    def send_messages(
+        self, messages: list[OutgoingEmail], on_result: ResultCallback | None = None
+    ) -> list[DeliveryResult]:
         """Record each message in ``outbox`` unless it is set to fail; one result per message."""
         self.batch_sizes.append(len(messages))
-        results: list[DeliveryResult] = []
+        results = ResultLog(on_result)
         for message in messages:
             error = self.failures.get(message.to.lower())
             if error is None:
@@ -84,10 +86,12 @@ class MemorySmsBackend:
         """Make every later SMS to ``number`` fail with ``error``."""
         self.failures[number] = error
 
-    def send_messages(self, messages: list[OutgoingSms]) -> list[DeliveryResult]:
+    def send_messages(
+        self, messages: list[OutgoingSms], on_result: ResultCallback | None = None
+    ) -> list[DeliveryResult]:
         """Record each SMS in ``outbox`` unless it is set to fail; one result per message."""
         self.batch_sizes.append(len(messages))
-        results: list[DeliveryResult] = []
+        results = ResultLog(on_result)
         for message in messages:
             error = self.failures.get(message.to)
             if error is not None:

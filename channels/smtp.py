@@ -13,7 +13,7 @@ from typing import Any, Literal, Self
 
 import yagmail
 
-from channels.base import DeliveryResult, OutgoingEmail
+from channels.base import DeliveryResult, OutgoingEmail, ResultCallback, ResultLog
 from channels.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from channels.mime import compose_email, envelope_address
 
@@ -181,9 +181,11 @@ class SmtpEmailBackend:
         except (smtplib.SMTPException, OSError):
             return False
 
-    def send_messages(self, messages: list[OutgoingEmail]) -> list[DeliveryResult]:
+    def send_messages(
+        self, messages: list[OutgoingEmail], on_result: ResultCallback | None = None
+    ) -> list[DeliveryResult]:
         """Send ``messages`` over one session; return one result per message, in order."""
-        results: list[DeliveryResult] = []
+        results = ResultLog(on_result)
         owns_session = self._connection is None
         if not owns_session and not self._still_alive():
             self._discard(self._connection)

@@ -12,7 +12,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from channels.base import DeliveryResult, OutgoingSms
+from channels.base import DeliveryResult, OutgoingSms, ResultCallback, ResultLog
 from channels.errors import (
     DeliveryError,
     PermanentDeliveryError,
@@ -147,9 +147,11 @@ class TwilioSmsBackend:
             created = client.messages.create(to=message.to, body=message.body, from_=self.sender)
         return str(created.sid)
 
-    def send_messages(self, messages: list[OutgoingSms]) -> list[DeliveryResult]:
+    def send_messages(
+        self, messages: list[OutgoingSms], on_result: ResultCallback | None = None
+    ) -> list[DeliveryResult]:
         """Send ``messages`` with one client; return one result per message, in order."""
-        results: list[DeliveryResult] = []
+        results = ResultLog(on_result)
         client = self._client()
         failures_in_a_row = 0
         try:

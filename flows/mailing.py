@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from prefect import flow
+from prefect.futures import PrefectFuture
 from pydantic import BaseModel, Field
 
 from models.enums import MessageStatus
+from synergie.mailing import BatchOutcome
 from synergie.settings import load_settings
 from tasks.mailing import (
     enqueue_mailing,
@@ -33,7 +35,10 @@ class MailingParams(BaseModel):
         description="Modèle de message, qui nomme aussi l'étape",
     )  # fmt: skip
     batch_size: int = Field(
-        default=50, ge=1, le=1000, description="Messages par lot (une connexion SMTP par lot)"
+        default=100, ge=1, le=1000, description="Messages par lot (une connexion SMTP par lot)"
+    )
+    concurrency: int = Field(
+        default=2, ge=1, le=8, description="Lots envoyés en parallèle (une connexion chacun)"
     )
     max_per_run: int = Field(
         default=500, ge=1, le=100_000, description="Messages au plus pendant ce passage"
@@ -53,7 +58,8 @@ def mailing(params: MailingParams = MailingParams()) -> dict[str, int]:  # noqa:
     settings = load_settings()
     plan = prepare_mailing(
         settings=settings, campaign=params.campaign, template=params.template, batch_size=params.batch_size,
-        max_per_run=params.max_per_run, rate_per_minute=params.rate_per_minute, dry_run=params.dry_run,
+        concurrency=params.concurrency, max_per_run=params.max_per_run, rate_per_minute=params.rate_per_minute,
+        dry_run=params.dry_run,
     )  # fmt: skip
     if plan.dry_run:
         lines = preview_mailing(settings=settings, plan=plan)
@@ -64,15 +70,28 @@ def mailing(params: MailingParams = MailingParams()) -> dict[str, int]:  # noqa:
         "envoi", key="mailing-progress", description=f"Envoi « {plan.step} »"
     )
     run = {status.value: 0 for status in MessageStatus}
-    claimed = 0
-    while claimed < plan.max_per_run:
-        outcome = send_mail_batch(
-            settings=settings, plan=plan, limit=min(plan.batch_size, plan.max_per_run - claimed)
-        )
-        if not outcome.claimed:
-            if wait_for_retries(settings=settings, plan=plan, at_most=RETRY_WAIT_IN_RUN):
+    claimed = allotted = 0
+    in_flight: list[tuple[PrefectFuture[BatchOutcome], int]] = []
+    drained = False  # a batch came back short: nothing more is due right now
+    while True:
+        # Keep ``concurrency`` batches on the wire, each claiming its own rows.
+        while not drained and len(in_flight) < plan.concurrency and allotted < plan.max_per_run:
+            limit = min(plan.batch_size, plan.max_per_run - allotted)
+            in_flight.append(
+                (send_mail_batch.submit(settings=settings, plan=plan, limit=limit), limit)
+            )
+            allotted += limit
+        if not in_flight:
+            if allotted < plan.max_per_run and wait_for_retries(
+                settings=settings, plan=plan, at_most=RETRY_WAIT_IN_RUN
+            ):
+                drained = False
                 continue
             break
+        future, limit = in_flight.pop(0)
+        outcome = future.result()
+        allotted -= limit - outcome.claimed
+        drained = drained or outcome.claimed < limit
         claimed += outcome.claimed
         for status, count in outcome.statuses.items():
             run[status.value] += count

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
@@ -14,7 +13,6 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from channels.base import DeliveryResult, EmailBackend, OutgoingEmail
-from channels.errors import DeliveryError
 from models.db import write_connection
 from models.enums import Channel, MessageStatus, Stage
 from models.tables import Campaign, Company, Contact, Message, OptOut
@@ -243,16 +241,6 @@ class BatchOutcome:
         self.statuses[status] += 1
 
 
-@contextlib.contextmanager
-def opened(backend: EmailBackend) -> Iterator[EmailBackend]:
-    """Hold the backend's connection open for a whole batch when it has one."""
-    if hasattr(backend, "__enter__"):
-        with backend:  # type: ignore[attr-defined]
-            yield backend
-    else:
-        yield backend
-
-
 @dataclass(frozen=True)
 class SendPolicy:
     """How a run sends: lease on claimed rows, retries, and who it is in the history."""
@@ -291,29 +279,20 @@ def send_batch(
         )
         connection.rollback()  # end the read before the slow part: sending
         emails = [composer.compose(message, recipients[message.contact_id]) for message in claimed]  # type: ignore[index]
-        pending = list(zip(claimed, emails, strict=True))
+        by_key = {message.key: message for message in claimed}
 
-        def record(message: ClaimedMessage, result: DeliveryResult) -> None:
-            # Marked before the next one leaves: a kill now re-sends this message at most.
+        def record(result: DeliveryResult) -> None:
+            # Called before the next message leaves: a kill now re-sends this one at most.
             with connection.begin():
                 status = record_delivery(
-                    connection, message, result, now=now(), max_attempts=policy.max_attempts,
+                    connection, by_key[result.key], result, now=now(), max_attempts=policy.max_attempts,
                     retry_base=policy.retry_base, actor=policy.actor,
                 )  # fmt: skip
             outcome.add(status)
+            if throttle is not None:
+                throttle.wait()
 
-        try:
-            with opened(backend):
-                while pending:
-                    message, email = pending[0]
-                    if throttle is not None:
-                        throttle.wait()
-                    [result] = backend.send_messages([email])
-                    record(message, result)
-                    pending.pop(0)
-        except DeliveryError as exc:  # the connection could not be opened (421, refused…)
-            for message, _ in pending:
-                record(message, DeliveryResult(message.key, error=exc))
+        backend.send_messages(emails, on_result=record)
     return outcome
 
 

@@ -9,10 +9,10 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
-from models.db import make_engine, require_schema
+from models.db import require_schema
 from synergie.listing import ImportReport, ListingFilter, import_listing
 from synergie.settings import Settings
-from tasks.runtime import ProgressArtifact
+from tasks.runtime import ProgressArtifact, engine_for
 
 
 @task(name="import-listing-file", cache_policy=NO_CACHE)
@@ -21,22 +21,19 @@ def import_listing_file(
 ) -> ImportReport:
     """Stream the file into the database and return the import report."""
     logger = get_run_logger()
-    engine = make_engine(settings.db_url)
-    try:
-        require_schema(engine)
-        progress = ProgressArtifact(
-            "import", key="import-listing-progress", description=f"Importation de {Path(path).name}"
-        )
-        report = import_listing(
-            engine=engine,
-            path=Path(path),
-            listing_filter=listing_filter,
-            rejects_dir=settings.reports_dir,
-            dry_run=dry_run,
-            on_progress=progress.update,
-        )
-    finally:
-        engine.dispose()
+    engine = engine_for(settings.db_url)
+    require_schema(engine)
+    progress = ProgressArtifact(
+        "import", key="import-listing-progress", description=f"Importation de {Path(path).name}"
+    )
+    report = import_listing(
+        engine=engine,
+        path=Path(path),
+        listing_filter=listing_filter,
+        rejects_dir=settings.reports_dir,
+        dry_run=dry_run,
+        on_progress=progress.update,
+    )
     logger.info(
         "read %d rows (%s, %s): %d new, %d updated, %d rejected, %d filtered out in %.1fs",
         report.rows_read, report.kind, report.encoding, report.created, report.updated,

@@ -14,7 +14,7 @@ from prefect.blocks.system import Secret
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
-from models.db import make_engine, require_schema, session_scope
+from models.db import require_schema, session_scope
 from models.enums import Channel, MessageStatus
 from synergie.mailing import (
     BatchOutcome,
@@ -32,7 +32,7 @@ from synergie.outbox import next_retry_at, step_counts
 from synergie.rendering import MailTemplates
 from synergie.settings import Settings
 from synergie.transports import check_email_settings, email_backend
-from tasks.runtime import current_actor
+from tasks.runtime import current_actor, engine_for
 
 SMTP_PASSWORD_BLOCK = "synergie-smtp-password"
 
@@ -55,6 +55,7 @@ class MailingPlan:
     campaign_name: str
     step: str
     batch_size: int
+    concurrency: int
     max_per_run: int
     rate_per_minute: int | None
     dry_run: bool
@@ -74,17 +75,14 @@ def smtp_password(settings: Settings) -> str | None:
 
 @task(name="prepare-mailing", cache_policy=NO_CACHE)
 def prepare_mailing(
-    *, settings: Settings, campaign: str | None, template: str, batch_size: int, max_per_run: int,
-    rate_per_minute: int | None, dry_run: bool,
+    *, settings: Settings, campaign: str | None, template: str, batch_size: int, concurrency: int,
+    max_per_run: int, rate_per_minute: int | None, dry_run: bool,
 ) -> MailingPlan:  # fmt: skip
     """Resolve the campaign, check the transport settings and render a test message, before anything is claimed."""
-    engine = make_engine(settings.db_url)
-    try:
-        require_schema(engine)
-        with session_scope(engine) as session:
-            found = find_campaign(session=session, name=campaign)
-    finally:
-        engine.dispose()
+    engine = engine_for(settings.db_url)
+    require_schema(engine)
+    with session_scope(engine) as session:
+        found = find_campaign(session=session, name=campaign)
     if not dry_run:
         check_email_settings(settings, password=smtp_password(settings))
     # A missing variable or template fails here, before anything is claimed.
@@ -96,6 +94,7 @@ def prepare_mailing(
         campaign_name=found.name,
         step=template,
         batch_size=batch_size,
+        concurrency=concurrency,
         max_per_run=max_per_run,
         rate_per_minute=rate_per_minute,
         dry_run=dry_run,
@@ -105,25 +104,22 @@ def prepare_mailing(
 @task(name="enqueue-recipients", cache_policy=NO_CACHE)
 def enqueue_mailing(*, settings: Settings, plan: MailingPlan) -> tuple[int, int]:
     """Write an outbox row for every contact due this step; return (new rows, rows waiting to go)."""
-    engine = make_engine(settings.db_url)
-    try:
-        with session_scope(engine) as session:
-            campaign = find_campaign(session=session, name=plan.campaign_name)
-        with engine.begin() as connection:
-            recipients = select_recipients(connection, campaign=campaign, step=plan.step)
-            added = enqueue_recipients(
-                connection,
-                recipients,
-                campaign=campaign,
-                step=plan.step,
-                domain=sender_domain(settings),
-                now=datetime.now(UTC),
-            )
-            counts = step_counts(
-                connection, campaign_id=plan.campaign_id, step=plan.step, channel=Channel.EMAIL
-            )
-    finally:
-        engine.dispose()
+    engine = engine_for(settings.db_url)
+    with session_scope(engine) as session:
+        campaign = find_campaign(session=session, name=plan.campaign_name)
+    with engine.begin() as connection:
+        recipients = select_recipients(connection, campaign=campaign, step=plan.step)
+        added = enqueue_recipients(
+            connection,
+            recipients,
+            campaign=campaign,
+            step=plan.step,
+            domain=sender_domain(settings),
+            now=datetime.now(UTC),
+        )
+        counts = step_counts(
+            connection, campaign_id=plan.campaign_id, step=plan.step, channel=Channel.EMAIL
+        )
     waiting = counts[MessageStatus.QUEUED] + counts[MessageStatus.SENDING]
     get_run_logger().info(
         "%d contacts due step %r, %d new outbox rows, %d waiting",
@@ -135,14 +131,11 @@ def enqueue_mailing(*, settings: Settings, plan: MailingPlan) -> tuple[int, int]
 @task(name="preview-mailing", cache_policy=NO_CACHE)
 def preview_mailing(*, settings: Settings, plan: MailingPlan) -> list[dict[str, str]]:
     """Render what would go out and publish it as a table; write and send nothing."""
-    engine = make_engine(settings.db_url)
-    try:
-        with session_scope(engine) as session:
-            campaign = find_campaign(session=session, name=plan.campaign_name)
-        with engine.connect() as connection:
-            recipients = select_recipients(connection, campaign=campaign, step=plan.step)
-    finally:
-        engine.dispose()
+    engine = engine_for(settings.db_url)
+    with session_scope(engine) as session:
+        campaign = find_campaign(session=session, name=plan.campaign_name)
+    with engine.connect() as connection:
+        recipients = select_recipients(connection, campaign=campaign, step=plan.step)
     composer = MailComposer(
         settings=settings, templates=templates_for(settings), template=plan.step
     )
@@ -159,7 +152,6 @@ def preview_mailing(*, settings: Settings, plan: MailingPlan) -> list[dict[str, 
 @task(name="send-batch", cache_policy=NO_CACHE)
 def send_mail_batch(*, settings: Settings, plan: MailingPlan, limit: int) -> BatchOutcome:
     """Claim, send and record one batch over one connection."""
-    engine = make_engine(settings.db_url)
     backend = email_backend(settings, password=smtp_password(settings))
     policy = SendPolicy(
         lease=timedelta(seconds=settings.send_lease_seconds),
@@ -170,27 +162,23 @@ def send_mail_batch(*, settings: Settings, plan: MailingPlan, limit: int) -> Bat
     composer = MailComposer(
         settings=settings, templates=templates_for(settings), template=plan.step
     )
-    try:
-        return send_batch(
-            engine=engine, backend=backend, composer=composer, campaign_id=plan.campaign_id,
-            step=plan.step, limit=limit, policy=policy, now=lambda: datetime.now(UTC),
-            throttle=RateLimiter(plan.rate_per_minute),
-        )  # fmt: skip
-    finally:
-        engine.dispose()
+    return send_batch(
+        engine=engine_for(settings.db_url), backend=backend, composer=composer,
+        campaign_id=plan.campaign_id, step=plan.step, limit=limit, policy=policy,
+        now=lambda: datetime.now(UTC),
+        # Batches in flight share the run's rate.
+        throttle=RateLimiter(plan.rate_per_minute and max(1, plan.rate_per_minute // plan.concurrency)),
+    )  # fmt: skip
 
 
 @task(name="wait-for-retries", cache_policy=NO_CACHE)
 def wait_for_retries(*, settings: Settings, plan: MailingPlan, at_most: float) -> bool:
     """Sleep until the next retry is due if that is within ``at_most`` seconds; say whether to go on."""
-    engine = make_engine(settings.db_url)
-    try:
-        with engine.connect() as connection:
-            due = next_retry_at(
-                connection, campaign_id=plan.campaign_id, step=plan.step, channel=Channel.EMAIL
-            )
-    finally:
-        engine.dispose()
+    engine = engine_for(settings.db_url)
+    with engine.connect() as connection:
+        due = next_retry_at(
+            connection, campaign_id=plan.campaign_id, step=plan.step, channel=Channel.EMAIL
+        )
     if due is None:
         return False
     delay = (due - datetime.now(UTC)).total_seconds()
@@ -205,14 +193,11 @@ def publish_mailing_summary(
     *, settings: Settings, plan: MailingPlan, added: int, run: dict[str, int]
 ) -> dict[str, int]:
     """Publish this step's outbox totals and this run's figures; return the totals."""
-    engine = make_engine(settings.db_url)
-    try:
-        with engine.connect() as connection:
-            counts = step_counts(
-                connection, campaign_id=plan.campaign_id, step=plan.step, channel=Channel.EMAIL
-            )
-    finally:
-        engine.dispose()
+    engine = engine_for(settings.db_url)
+    with engine.connect() as connection:
+        counts = step_counts(
+            connection, campaign_id=plan.campaign_id, step=plan.step, channel=Channel.EMAIL
+        )
     labels = {
         MessageStatus.QUEUED: "en attente (nouvel essai prévu)",
         MessageStatus.SENDING: "en cours d'envoi",

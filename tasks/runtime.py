@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from uuid import UUID
 
+import sqlalchemy as sa
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.runtime import flow_run
 
+from models.db import make_engine
 from synergie.progress import report_progress
+
+
+@functools.cache
+def engine_for(url: str) -> sa.Engine:
+    """One engine (and its connection pool) per database for the whole process, not one per task."""
+    return make_engine(url)
 
 
 def current_actor() -> str:
