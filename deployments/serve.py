@@ -7,8 +7,19 @@ from __future__ import annotations
 
 from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
+from prefect.schedules import Cron
 
 from flows.import_listing import import_listing
+from flows.mailing import mailing
+
+TIMEZONE = "Europe/Paris"
+# The weekly mailing sends for real; the form staff open by hand stays a dry run.
+WEEKLY_MAILING = Cron(
+    "0 9 * * 2",
+    timezone=TIMEZONE,
+    slug="mailing-hebdomadaire",
+    parameters={"params": {"dry_run": False}},
+)
 
 
 def build_deployments() -> list[RunnerDeployment]:
@@ -19,6 +30,13 @@ def build_deployments() -> list[RunnerDeployment]:
             description="Importer une liste d'entreprises (CSV Synergie ou extrait SIRENE). "
             "Par défaut : essai à blanc de la liste d'exemple.",
             tags=["synergie", "listing"],
+        ),
+        mailing.to_deployment(
+            name="mailing",
+            description="Envoyer une étape de campagne par courriel, par lots, via la file d'envoi. "
+            "Chaque mardi à 9 h (heure de Paris) ; à la main, le formulaire propose un essai à blanc.",
+            tags=["synergie", "mailing"],
+            schedules=[WEEKLY_MAILING],
         ),
     ]
 

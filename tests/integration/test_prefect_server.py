@@ -114,6 +114,7 @@ def test_staff_start_the_import_deployment_and_see_its_report(
             artifacts = client.post(
                 "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}
             ).json()
+            mailing = client.get("/deployments/name/mailing/mailing").json()
     finally:
         stop(served)
         log.close()
@@ -121,3 +122,9 @@ def test_staff_start_the_import_deployment_and_see_its_report(
     assert "| Entreprises créées | 1 |" in by_key["import-listing"]["data"]
     assert "SIRET invalide" in str(by_key["import-listing-rejects"]["data"])
     assert any(a["type"] == "progress" for a in artifacts)
+    # The weekly mailing sends for real; the form staff fill by hand defaults to a dry run.
+    [weekly] = mailing["schedules"]
+    assert weekly["schedule"]["cron"] == "0 9 * * 2" and weekly["schedule"]["timezone"] == "Europe/Paris"
+    assert weekly["parameters"] == {"params": {"dry_run": False}}
+    form = mailing["parameter_openapi_schema"]["definitions"]["MailingParams"]["properties"]
+    assert form["dry_run"]["default"] is True
