@@ -24,7 +24,7 @@ WEEKLY_MAILING = Cron(
 
 def build_deployments() -> list[RunnerDeployment]:
     """Every deployment of the pipeline, with its schedule and triggers."""
-    return [
+    deployments = [
         import_listing.to_deployment(
             name="import-listing",
             description="Importer une liste d'entreprises (CSV Synergie ou extrait SIRENE). "
@@ -39,6 +39,8 @@ def build_deployments() -> list[RunnerDeployment]:
             schedules=[WEEKLY_MAILING],
         ),
     ]
+    # to_deployment is typed as maybe-async; called from sync code it returns the deployment.
+    return [deployment for deployment in deployments if isinstance(deployment, RunnerDeployment)]
 
 
 if __name__ == "__main__":

@@ -306,7 +306,7 @@ def campaign_add(
 @campaign_app.command("list")
 def campaign_list() -> None:
     """Liste les campagnes."""
-    from sqlmodel import select
+    from sqlmodel import col, select
 
     from models import Campaign
 
@@ -314,7 +314,7 @@ def campaign_list() -> None:
         table = Table(title="Campagnes")
         for column in ("Nom", "Année", "Communes"):
             table.add_column(column)
-        for campaign in session.exec(select(Campaign).order_by(Campaign.year, Campaign.name)):
+        for campaign in session.exec(select(Campaign).order_by(col(Campaign.year), col(Campaign.name))):
             table.add_row(
                 campaign.name, str(campaign.year), ", ".join(campaign.communes) or "toutes"
             )

@@ -62,41 +62,42 @@ def find_campaign(*, session: Session, name: str | None) -> Campaign:
     return campaign
 
 
+COMPANY, CONTACT = Company.__table__, Contact.__table__  # type: ignore[attr-defined]
+MESSAGE, OPT_OUT = Message.__table__, OptOut.__table__  # type: ignore[attr-defined]
+
+
+def _recipients() -> sa.Select[Any]:
+    """Contacts with what a Recipient holds, joined to their company."""
+    return sa.select(
+        CONTACT.c.id, CONTACT.c.public_id, COMPANY.c.id, CONTACT.c.email, CONTACT.c.name,
+        COMPANY.c.name, COMPANY.c.commune,
+    ).join(COMPANY, COMPANY.c.id == CONTACT.c.company_id)  # fmt: skip
+
+
 def select_recipients(
     connection: sa.Connection, *, campaign: Campaign, step: str
 ) -> list[Recipient]:
     """Contacts due this step: company listed (in the campaign's communes), valid e-mail, not opted out, not sent."""
-    company, contact, message = Company.__table__, Contact.__table__, Message.__table__  # type: ignore[attr-defined]
-    opt_out = OptOut.__table__  # type: ignore[attr-defined]
     query = (
-        sa.select(
-            contact.c.id,
-            contact.c.public_id,
-            company.c.id,
-            contact.c.email,
-            contact.c.name,
-            company.c.name,
-            company.c.commune,
-        )  # fmt: skip
-        .join(company, company.c.id == contact.c.company_id)
+        _recipients()
         .where(
-            company.c.stage == Stage.LISTED.value,
-            contact.c.email.is_not(None),
-            contact.c.email_invalid_at.is_(None),
+            COMPANY.c.stage == Stage.LISTED.value,
+            CONTACT.c.email.is_not(None),
+            CONTACT.c.email_invalid_at.is_(None),
             ~sa.exists().where(
-                opt_out.c.contact_id == contact.c.id, opt_out.c.channel == Channel.EMAIL.value
+                OPT_OUT.c.contact_id == CONTACT.c.id, OPT_OUT.c.channel == Channel.EMAIL.value
             ),
             ~sa.exists().where(
-                message.c.contact_id == contact.c.id,
-                message.c.campaign_id == campaign.id,
-                message.c.step == step,
-                message.c.channel == Channel.EMAIL.value,
+                MESSAGE.c.contact_id == CONTACT.c.id,
+                MESSAGE.c.campaign_id == campaign.id,
+                MESSAGE.c.step == step,
+                MESSAGE.c.channel == Channel.EMAIL.value,
             ),
         )
-        .order_by(company.c.name, contact.c.id)
+        .order_by(COMPANY.c.name, CONTACT.c.id)
     )
     if campaign.communes:
-        query = query.where(company.c.commune_code.in_(campaign.communes))
+        query = query.where(COMPANY.c.commune_code.in_(campaign.communes))
     return [Recipient(*row) for row in connection.execute(query)]
 
 
@@ -139,20 +140,7 @@ def enqueue_recipients(
 
 def load_recipients(connection: sa.Connection, contact_ids: Sequence[int]) -> dict[int, Recipient]:
     """The recipients of a claimed batch, by contact id, in one query."""
-    company, contact = Company.__table__, Contact.__table__  # type: ignore[attr-defined]
-    query = (
-        sa.select(
-            contact.c.id,
-            contact.c.public_id,
-            company.c.id,
-            contact.c.email,
-            contact.c.name,
-            company.c.name,
-            company.c.commune,
-        )  # fmt: skip
-        .join(company, company.c.id == contact.c.company_id)
-        .where(contact.c.id.in_(list(contact_ids)))
-    )
+    query = _recipients().where(CONTACT.c.id.in_(list(contact_ids)))
     return {row[0]: Recipient(*row) for row in connection.execute(query)}
 
 
