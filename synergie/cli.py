@@ -314,7 +314,9 @@ def campaign_list() -> None:
         table = Table(title="Campagnes")
         for column in ("Nom", "Année", "Communes"):
             table.add_column(column)
-        for campaign in session.exec(select(Campaign).order_by(col(Campaign.year), col(Campaign.name))):
+        for campaign in session.exec(
+            select(Campaign).order_by(col(Campaign.year), col(Campaign.name))
+        ):
             table.add_row(
                 campaign.name, str(campaign.year), ", ".join(campaign.communes) or "toutes"
             )

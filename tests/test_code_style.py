@@ -12,7 +12,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_ruff_finds_nothing() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--quiet", "."], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "ruff", "check", "--quiet", "."],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

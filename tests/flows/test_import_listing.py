@@ -36,7 +36,9 @@ def artifacts_of(flow_run_id: object) -> dict[str, object]:
     return {artifact.key: artifact.data for artifact in found if artifact.key}
 
 
-def test_the_flow_imports_and_publishes_its_report(sqlite_settings: Settings, tmp_path: Path) -> None:
+def test_the_flow_imports_and_publishes_its_report(
+    sqlite_settings: Settings, tmp_path: Path
+) -> None:
     path = write_csv(
         tmp_path / "liste.csv",
         f"siret;raison_sociale;code_postal\n{luhn_siret(1)};Une Entreprise;21700\n123;Mauvaise;21700\n",
@@ -62,7 +64,9 @@ def test_by_default_the_form_is_a_dry_run_of_the_sample(sqlite_settings: Setting
         assert session.exec(select(func.count()).select_from(Company)).one() == 0
 
 
-def test_a_missing_file_fails_the_run_with_the_reason(sqlite_settings: Settings, tmp_path: Path) -> None:
+def test_a_missing_file_fails_the_run_with_the_reason(
+    sqlite_settings: Settings, tmp_path: Path
+) -> None:
     state = import_listing(
         ImportListingParams(path=str(tmp_path / "absent.csv"), dry_run=False), return_state=True
     )

@@ -33,7 +33,12 @@ def populate(url: str, companies: int) -> None:
     engine = make_engine(url)
     now = "2026-11-02 09:00:00.000000" if url.startswith("sqlite") else "2026-11-02T09:00:00+00:00"
     with engine.begin() as connection:
-        connection.execute(sa.text("INSERT INTO campaign (name, year, communes, created_at) VALUES ('Test', 2026, '[]', :now)"), {"now": now})
+        connection.execute(
+            sa.text(
+                "INSERT INTO campaign (name, year, communes, created_at) VALUES ('Test', 2026, '[]', :now)"
+            ),
+            {"now": now},
+        )
         connection.execute(
             sa.text("INSERT INTO company (id, siret, name, name_key, postcode, source, stage, created_at, updated_at) "
                     "VALUES (:id, :siret, :name, :key, '21700', 'listing', 'listed', :now, :now)"),
@@ -50,7 +55,9 @@ def populate(url: str, companies: int) -> None:
 
 
 @pytest.fixture
-def smtp_env(sqlite_settings, smtp_server: SmtpTestServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def smtp_env(
+    sqlite_settings, smtp_server: SmtpTestServer, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:  # type: ignore[no-untyped-def]
     values = {
         "SYNERGIE_EMAIL_BACKEND": "smtp",
         "SYNERGIE_SMTP_HOST": smtp_server.host,
@@ -82,15 +89,21 @@ def test_the_form_default_is_a_dry_run_that_writes_nothing(sqlite_settings) -> N
     assert list((sqlite_settings.outbox_dir).glob("**/*.eml")) == []
 
 
-def test_a_run_sends_every_message_over_few_sessions_and_reports(smtp_env, smtp_server, sqlite_settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_run_sends_every_message_over_few_sessions_and_reports(
+    smtp_env, smtp_server, sqlite_settings
+) -> None:  # type: ignore[no-untyped-def]
     populate(sqlite_settings.db_url, 30)
-    state = mailing(MailingParams(dry_run=False, batch_size=10, rate_per_minute=None), return_state=True)
+    state = mailing(
+        MailingParams(dry_run=False, batch_size=10, rate_per_minute=None), return_state=True
+    )
     result = state.result()
     assert (result["enqueued"], result["run_sent"], result["sent"]) == (30, 30, 30)
     assert len(smtp_server.messages) == 30 and smtp_server.ehlo_count == 3  # one EHLO per batch
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+            flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
+            )
         )
     keys = {a.key for a in artifacts}
     assert {"mailing-summary", "mailing-run", "mailing-progress"} <= keys
@@ -99,7 +112,9 @@ def test_a_run_sends_every_message_over_few_sessions_and_reports(smtp_env, smtp_
     assert again["enqueued"] == 0 and again["run_sent"] == 0 and len(smtp_server.messages) == 30
 
 
-def test_a_half_configured_smtp_fails_before_anything_is_claimed(sqlite_settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_half_configured_smtp_fails_before_anything_is_claimed(
+    sqlite_settings, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     populate(sqlite_settings.db_url, 3)
     monkeypatch.setenv("SYNERGIE_EMAIL_BACKEND", "smtp")
     monkeypatch.delenv("SYNERGIE_SMTP_HOST", raising=False)
@@ -125,7 +140,9 @@ def deliveries(server: SmtpTestServer) -> Counter[tuple[str | None, str]]:
     return Counter((m.message_id, rcpt) for m in server.messages for rcpt in m.rcpt_tos)
 
 
-def test_killed_runs_lose_nothing_and_resend_at_most_one_message_per_kill(smtp_env, smtp_server, sqlite_settings) -> None:  # type: ignore[no-untyped-def]
+def test_killed_runs_lose_nothing_and_resend_at_most_one_message_per_kill(
+    smtp_env, smtp_server, sqlite_settings
+) -> None:  # type: ignore[no-untyped-def]
     total, kills = 2000, 3
     populate(sqlite_settings.db_url, total)
     rng = random.Random(20261129)
@@ -134,7 +151,11 @@ def test_killed_runs_lose_nothing_and_resend_at_most_one_message_per_kill(smtp_e
         target = already + rng.randint(50, 400)
         child = spawn(smtp_env, limit=total)
         deadline = time.monotonic() + 120
-        while len(smtp_server.messages) < target and child.poll() is None and time.monotonic() < deadline:
+        while (
+            len(smtp_server.messages) < target
+            and child.poll() is None
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.005)
         assert child.poll() is None, child.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
         child.send_signal(signal.SIGKILL)
@@ -151,7 +172,9 @@ def test_killed_runs_lose_nothing_and_resend_at_most_one_message_per_kill(smtp_e
     assert {m.message_id for m in rows} == {mid for mid, _ in received}
 
 
-def test_two_runs_started_together_never_send_the_same_message_twice(smtp_env, smtp_server, sqlite_settings) -> None:  # type: ignore[no-untyped-def]
+def test_two_runs_started_together_never_send_the_same_message_twice(
+    smtp_env, smtp_server, sqlite_settings
+) -> None:  # type: ignore[no-untyped-def]
     total = 600
     populate(sqlite_settings.db_url, total)
     # Throttled to ~80 messages/s each, so that one run alone would take 7 s and the two
@@ -163,7 +186,9 @@ def test_two_runs_started_together_never_send_the_same_message_twice(smtp_env, s
     assert len(received) == total and set(received.values()) == {1}
     engine = make_engine(sqlite_settings.db_url)
     with Session(engine) as session:
-        sent = session.exec(select(func.count()).select_from(Message).where(Message.status == MessageStatus.SENT)).one()
+        sent = session.exec(
+            select(func.count()).select_from(Message).where(Message.status == MessageStatus.SENT)
+        ).one()
         runs = session.exec(select(Message.claimed_by).distinct()).all()
     assert sent == total
     assert len(runs) == 2  # both runs really took part

@@ -51,7 +51,9 @@ def stop(process: subprocess.Popen) -> None:  # type: ignore[type-arg]
 
 
 @pytest.fixture(scope="module")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+def prefect_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[str, dict[str, str]]]:
     home = tmp_path_factory.mktemp("prefect-home")
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
@@ -90,7 +92,11 @@ def test_staff_start_the_import_deployment_and_see_its_report(
     env = {**base_env, "SYNERGIE_DATA_DIR": str(tmp_path / "var"), "SYNERGIE_DATABASE_URL": db_url}
     log = (tmp_path / "serve.log").open("w")
     served = subprocess.Popen(
-        [sys.executable, "-m", "deployments.serve"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "deployments.serve"],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         with httpx.Client(base_url=api, timeout=10) as client:
@@ -124,7 +130,10 @@ def test_staff_start_the_import_deployment_and_see_its_report(
     assert any(a["type"] == "progress" for a in artifacts)
     # The weekly mailing sends for real; the form staff fill by hand defaults to a dry run.
     [weekly] = mailing["schedules"]
-    assert weekly["schedule"]["cron"] == "0 9 * * 2" and weekly["schedule"]["timezone"] == "Europe/Paris"
+    assert (
+        weekly["schedule"]["cron"] == "0 9 * * 2"
+        and weekly["schedule"]["timezone"] == "Europe/Paris"
+    )
     assert weekly["parameters"] == {"params": {"dry_run": False}}
     form = mailing["parameter_openapi_schema"]["definitions"]["MailingParams"]["properties"]
     assert form["dry_run"]["default"] is True

@@ -42,7 +42,14 @@ def test_a_forbidden_move_changes_nothing(engine: sa.Engine) -> None:
         company = make_company(session)
         session.commit()
         with pytest.raises(StageTransitionError):
-            move_company(session=session, company=company, target=Stage.VISITED, why="x", actor="cli", now=NOW)
+            move_company(
+                session=session,
+                company=company,
+                target=Stage.VISITED,
+                why="x",
+                actor="cli",
+                now=NOW,
+            )
         session.rollback()
     with Session(engine) as session:
         assert session.exec(select(Company.stage)).one() == Stage.LISTED
@@ -55,10 +62,14 @@ def test_a_stale_read_is_detected_not_overwritten(engine: sa.Engine) -> None:
         first.commit()
         stale = second.get(Company, company.id)
         assert stale is not None
-        move_company(session=first, company=company, target=Stage.CONTACTED, why="a", actor="a", now=NOW)
+        move_company(
+            session=first, company=company, target=Stage.CONTACTED, why="a", actor="a", now=NOW
+        )
         first.commit()
         with pytest.raises(StageConflict):
-            move_company(session=second, company=stale, target=Stage.OPTED_OUT, why="b", actor="b", now=NOW)
+            move_company(
+                session=second, company=stale, target=Stage.OPTED_OUT, why="b", actor="b", now=NOW
+            )
 
 
 def test_the_database_refuses_an_unknown_stage(engine: sa.Engine) -> None:
@@ -91,13 +102,23 @@ def test_queries_find_filter_and_count(engine: sa.Engine) -> None:
         wine = make_company(session, name="Domaine Fictif", naf_code="11.02B", commune_code="21295")
         make_company(session, name="Cartons Fictifs", naf_code="17.21A", stage=Stage.CONTACTED)
         session.commit()
-        assert get_company_by_siret(session=session, siret=wine.siret or "").name == "Domaine Fictif"
+        assert (
+            get_company_by_siret(session=session, siret=wine.siret or "").name == "Domaine Fictif"
+        )
         with pytest.raises(CompanyNotFound, match="aucune entreprise"):
             get_company_by_siret(session=session, siret="00000000000000")
-        assert [c.name for c in list_companies(session=session, naf_prefix="11")] == ["Domaine Fictif"]
-        assert [c.name for c in list_companies(session=session, commune_code="21295")] == ["Domaine Fictif"]
-        assert [c.name for c in list_companies(session=session, search="carton")] == ["Cartons Fictifs"]
-        assert [c.name for c in list_companies(session=session, stage=Stage.CONTACTED)] == ["Cartons Fictifs"]
+        assert [c.name for c in list_companies(session=session, naf_prefix="11")] == [
+            "Domaine Fictif"
+        ]
+        assert [c.name for c in list_companies(session=session, commune_code="21295")] == [
+            "Domaine Fictif"
+        ]
+        assert [c.name for c in list_companies(session=session, search="carton")] == [
+            "Cartons Fictifs"
+        ]
+        assert [c.name for c in list_companies(session=session, stage=Stage.CONTACTED)] == [
+            "Cartons Fictifs"
+        ]
         counts = count_by_stage(session=session)
     assert counts[Stage.LISTED] == 1 and counts[Stage.CONTACTED] == 1 and counts[Stage.MEMBER] == 0
 
@@ -105,7 +126,9 @@ def test_queries_find_filter_and_count(engine: sa.Engine) -> None:
 def test_timestamps_come_back_aware_in_utc(engine: sa.Engine) -> None:
     with Session(engine) as session:
         company = make_company(session)
-        move_company(session=session, company=company, target=Stage.CLOSED, why="x", actor="x", now=NOW)
+        move_company(
+            session=session, company=company, target=Stage.CLOSED, why="x", actor="x", now=NOW
+        )
         session.commit()
     with Session(engine) as session:
         change = session.exec(select(StageChange)).one()

@@ -13,7 +13,9 @@ from tests.factories import luhn_siret, write_csv
 SIRET = luhn_siret(7)
 
 
-def invoke(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, str, str]:
+def invoke(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str
+) -> tuple[int, str, str]:
     monkeypatch.setattr(sys, "argv", ["synergie", *args])
     monkeypatch.setenv("COLUMNS", "200")
     with pytest.raises(SystemExit) as ended:
@@ -27,7 +29,9 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     data_dir = tmp_path / "var"
     monkeypatch.setenv("SYNERGIE_DATA_DIR", str(data_dir))
     monkeypatch.delenv("SYNERGIE_DATABASE_URL", raising=False)
-    monkeypatch.delenv("SYNERGIE_EMAIL_BACKEND", raising=False)  # the demo sets it; put it back after
+    monkeypatch.delenv(
+        "SYNERGIE_EMAIL_BACKEND", raising=False
+    )  # the demo sets it; put it back after
     return data_dir
 
 
@@ -36,16 +40,23 @@ def test_commands_explain_the_missing_database(cli_env: Path, capsys, monkeypatc
     assert code == 1 and "synergie init" in err and "Traceback" not in err
 
 
-def test_init_then_list_and_move_by_hand(cli_env: Path, capsys, monkeypatch, prefect_harness) -> None:  # type: ignore[no-untyped-def]
+def test_init_then_list_and_move_by_hand(
+    cli_env: Path, capsys, monkeypatch, prefect_harness
+) -> None:  # type: ignore[no-untyped-def]
     assert invoke(capsys, monkeypatch, "init")[0] == 0
     assert (cli_env / "synergie.db").exists()
-    path = write_csv(cli_env.parent / "liste.csv", f"siret;raison_sociale;code_postal\n{SIRET};Scierie Fictive;21700\n")
+    path = write_csv(
+        cli_env.parent / "liste.csv",
+        f"siret;raison_sociale;code_postal\n{SIRET};Scierie Fictive;21700\n",
+    )
     code, out, _ = invoke(capsys, monkeypatch, "import", str(path))
     assert code == 0 and "Nouvelles entreprises" in out and "│      1 │" in out
     code, out, _ = invoke(capsys, monkeypatch, "companies", "--search", "scierie")
     assert code == 0 and SIRET in out and "listée" in out
 
-    code, out, _ = invoke(capsys, monkeypatch, "stage", SIRET, "contacted", "--why", "courrier posté", "--by", "Anne")
+    code, out, _ = invoke(
+        capsys, monkeypatch, "stage", SIRET, "contacted", "--why", "courrier posté", "--by", "Anne"
+    )
     assert code == 0 and "listée → contactée" in out
     code, _, err = invoke(capsys, monkeypatch, "stage", SIRET, "member", "--why", "trop vite")
     assert code == 1 and "refusé" in err and "une à une" in err and "Traceback" not in err
@@ -66,7 +77,9 @@ def test_import_of_an_unreadable_file_says_why_at_once(cli_env: Path, capsys, mo
     assert code == 1 and "tranche inconnue" in err
 
 
-def test_demo_imports_the_sample_territory_and_prints_the_funnel(cli_env: Path, capsys, monkeypatch, prefect_harness) -> None:  # type: ignore[no-untyped-def]
+def test_demo_imports_the_sample_territory_and_prints_the_funnel(
+    cli_env: Path, capsys, monkeypatch, prefect_harness
+) -> None:  # type: ignore[no-untyped-def]
     code, out, err = invoke(capsys, monkeypatch, "demo")
     assert code == 0, err
     assert (cli_env / "demo" / "synergie.db").exists()
@@ -75,4 +88,7 @@ def test_demo_imports_the_sample_territory_and_prints_the_funnel(cli_env: Path, 
     assert rows and int(rows[0].split("│")[2]) >= 50
     # Run again: a fresh database each time, the same result.
     code, again, _ = invoke(capsys, monkeypatch, "demo")
-    assert code == 0 and [line for line in again.splitlines() if "Nouvelles entreprises" in line] == rows
+    assert (
+        code == 0
+        and [line for line in again.splitlines() if "Nouvelles entreprises" in line] == rows
+    )

@@ -53,11 +53,26 @@ def contacts(engine: sa.Engine) -> list[Contact]:
 
 def test_synergie_csv_is_imported_with_clean_values(engine: sa.Engine, tmp_path: Path) -> None:
     report = run(engine, write_csv(tmp_path / "liste.csv", SYNERGIE_CSV), tmp_path)
-    assert (report.kind, report.rows_read, report.created, report.rejected) == (ListingKind.SYNERGIE, 3, 3, 0)
+    assert (report.kind, report.rows_read, report.created, report.rejected) == (
+        ListingKind.SYNERGIE,
+        3,
+        3,
+        0,
+    )
     found = companies(engine)
     carton = found["Cartonnages de la Vouge"]
-    assert (carton.siret, carton.naf_code, carton.staff_band, carton.commune_code) == (S1, "17.21A", "11", "21464")
-    assert (carton.latitude, carton.longitude, carton.source, carton.stage) == (47.138, 4.95, Source.LISTING, Stage.LISTED)
+    assert (carton.siret, carton.naf_code, carton.staff_band, carton.commune_code) == (
+        S1,
+        "17.21A",
+        "11",
+        "21464",
+    )
+    assert (carton.latitude, carton.longitude, carton.source, carton.stage) == (
+        47.138,
+        4.95,
+        Source.LISTING,
+        Stage.LISTED,
+    )
     assert found["Menuiserie Père & Fils"].naf_code == "16.23Z"
     assert found["Association Les Ateliers"].siret is None
     assert [(c.email, c.phone, c.name, c.role) for c in contacts(engine)] == [
@@ -75,11 +90,20 @@ def test_reimporting_the_same_file_creates_nothing(engine: sa.Engine, tmp_path: 
     assert len(companies(engine)) == 3 and len(contacts(engine)) == 3
 
 
-def test_update_in_place_keeps_stage_history_and_known_values(engine: sa.Engine, tmp_path: Path) -> None:
+def test_update_in_place_keeps_stage_history_and_known_values(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
     run(engine, write_csv(tmp_path / "v1.csv", SYNERGIE_CSV), tmp_path)
     with Session(engine) as session:
         carton = session.exec(select(Company).where(Company.siret == S1)).one()
-        move_company(session=session, company=carton, target=Stage.CONTACTED, why="courrier", actor="cli", now=NOW)
+        move_company(
+            session=session,
+            company=carton,
+            target=Stage.CONTACTED,
+            why="courrier",
+            actor="cli",
+            now=NOW,
+        )
         session.commit()
     renamed = f"siret;raison_sociale;adresse;code_postal\n{S1};Cartonnages de la Vouge SAS;5 rue Neuve;21700\n"
     report = run(engine, write_csv(tmp_path / "v2.csv", renamed), tmp_path)
@@ -92,20 +116,28 @@ def test_update_in_place_keeps_stage_history_and_known_values(engine: sa.Engine,
         assert len(session.exec(select(StageChange)).all()) == 1
 
 
-def test_without_siret_the_same_name_and_postcode_is_the_same_company(engine: sa.Engine, tmp_path: Path) -> None:
+def test_without_siret_the_same_name_and_postcode_is_the_same_company(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
     first = "raison_sociale;code_postal;courriel\nSARL Boulangerie Dupré;21700;a@example.org\n"
     second = "Nom;CP;Mail\nboulangerie  DUPRE;21700;b@example.org\nBoulangerie Dupré;21220;\n"
     run(engine, write_csv(tmp_path / "1.csv", first), tmp_path)
     report = run(engine, write_csv(tmp_path / "2.csv", second), tmp_path)
     assert (report.created, report.updated) == (1, 1)
-    assert name_key("SARL Boulangerie Dupré") == name_key("boulangerie  DUPRE") == "boulangerie dupre"
+    assert (
+        name_key("SARL Boulangerie Dupré") == name_key("boulangerie  DUPRE") == "boulangerie dupre"
+    )
     with Session(engine) as session:
-        rows = session.exec(select(Company.postcode, sa.func.count()).group_by(Company.postcode)).all()  # type: ignore[call-overload]
+        rows = session.exec(
+            select(Company.postcode, sa.func.count()).group_by(Company.postcode)
+        ).all()  # type: ignore[call-overload]
     assert sorted(rows) == [("21220", 1), ("21700", 1)]
     assert {c.email for c in contacts(engine)} == {"a@example.org", "b@example.org"}
 
 
-def test_excel_export_cp1252_with_french_headers_crlf_and_blank_lines(engine: sa.Engine, tmp_path: Path) -> None:
+def test_excel_export_cp1252_with_french_headers_crlf_and_blank_lines(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
     text = (
         "Raison sociale;SIRET;Code postal;Commune;Téléphone;Courriel;Fonction;Contact\r\n"
         "\r\n"
@@ -125,20 +157,29 @@ def test_excel_export_cp1252_with_french_headers_crlf_and_blank_lines(engine: sa
     assert (mail.email, mail.name, mail.role) == ("é.rémy@example.org", "Élise Rémy", "Directrice")
 
 
-def test_utf8_bom_comma_separated_quoted_fields_with_newlines(engine: sa.Engine, tmp_path: Path) -> None:
+def test_utf8_bom_comma_separated_quoted_fields_with_newlines(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
     text = (
         "\ufeffSIRET,Entreprise,Adresse,Code postal\n"
         f'{S1},"Imprimerie ""La Page""","ZA des Crais\nBâtiment B",21700\n'
         f'{S2},"Transports, Logistique & Co",,21220\n'
     )
     report = run(engine, write_csv(tmp_path / "bom.csv", text), tmp_path)
-    assert (report.encoding, report.delimiter, report.created, report.rejected) == ("utf-8-sig", ",", 2, 0)
+    assert (report.encoding, report.delimiter, report.created, report.rejected) == (
+        "utf-8-sig",
+        ",",
+        2,
+        0,
+    )
     found = companies(engine)
     assert found['Imprimerie "La Page"'].address == "ZA des Crais Bâtiment B"
     assert "Transports, Logistique & Co" in found
 
 
-def test_each_bad_row_is_rejected_with_its_line_and_a_french_reason(engine: sa.Engine, tmp_path: Path) -> None:
+def test_each_bad_row_is_rejected_with_its_line_and_a_french_reason(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
     text = (
         "siret;raison_sociale;code_postal;courriel;telephone;code_naf;tranche_effectifs\n"
         f"{S1};Bonne Entreprise;21700;;;;\n"  # 2
@@ -203,7 +244,9 @@ def test_an_unreadable_file_is_one_clear_error_and_changes_nothing(
     assert not (tmp_path / "reports").exists()
 
 
-def test_a_database_error_mid_import_leaves_nothing_behind(engine: sa.Engine, tmp_path: Path) -> None:
+def test_a_database_error_mid_import_leaves_nothing_behind(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
     rows = "".join(f"{luhn_siret(1000 + n)};Entreprise {n};21700\n" for n in range(1200))
     path = write_csv(tmp_path / "gros.csv", "siret;raison_sociale;code_postal\n" + rows)
     calls = {"n": 0}
@@ -229,11 +272,15 @@ def test_a_database_error_mid_import_leaves_nothing_behind(engine: sa.Engine, tm
     assert companies(engine) == {}
 
 
-def test_a_stray_quote_does_not_swallow_the_rest_of_the_file(engine: sa.Engine, tmp_path: Path) -> None:
-    rows = [f"{luhn_siret(200)};Garage 5\" pouces;21700"] + [
+def test_a_stray_quote_does_not_swallow_the_rest_of_the_file(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    rows = [f'{luhn_siret(200)};Garage 5" pouces;21700'] + [
         f"{luhn_siret(201 + n)};Entreprise {n};21700" for n in range(30)
     ]
-    path = write_csv(tmp_path / "quote.csv", "siret;raison_sociale;code_postal\n" + "\n".join(rows) + "\n")
+    path = write_csv(
+        tmp_path / "quote.csv", "siret;raison_sociale;code_postal\n" + "\n".join(rows) + "\n"
+    )
     report = run(engine, path, tmp_path)
     assert (report.created, report.rejected) == (31, 0)
     assert 'Garage 5" pouces' in companies(engine)
@@ -241,7 +288,9 @@ def test_a_stray_quote_does_not_swallow_the_rest_of_the_file(engine: sa.Engine, 
 
 def test_filters_apply_to_our_own_csv(engine: sa.Engine, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "liste.csv", SYNERGIE_CSV)
-    report = run(engine, path, tmp_path, listing_filter=ListingFilter(communes=frozenset({"21295"})))
+    report = run(
+        engine, path, tmp_path, listing_filter=ListingFilter(communes=frozenset({"21295"}))
+    )
     assert (report.created, report.filtered_out) == (1, 2)
     assert set(companies(engine)) == {"Menuiserie Père & Fils"}
 

@@ -27,7 +27,9 @@ from tests.factories import NOW, make_company, make_contact
 from tests.servers.smtp_server import SmtpTestServer
 
 STEP = "premier-courrier"
-POLICY = SendPolicy(lease=timedelta(minutes=5), max_attempts=3, retry_base=timedelta(milliseconds=1), actor="test")
+POLICY = SendPolicy(
+    lease=timedelta(minutes=5), max_attempts=3, retry_base=timedelta(milliseconds=1), actor="test"
+)
 
 
 def territory(engine: sa.Engine, people: int = 6) -> Campaign:
@@ -40,7 +42,9 @@ def territory(engine: sa.Engine, people: int = 6) -> Campaign:
                          identity=f"email:p{n}@example.org")  # fmt: skip
         make_contact(session, make_company(session, name="Ailleurs", commune_code="21295"))
         make_contact(session, make_company(session, name="Déjà contactée", stage=Stage.CONTACTED))
-        make_contact(session, make_company(session, name="Sans courriel"), email=None, phone="+33639980000")
+        make_contact(
+            session, make_company(session, name="Sans courriel"), email=None, phone="+33639980000"
+        )
         bounced = make_contact(session, make_company(session, name="Adresse invalide"))
         bounced.email_invalid_at = NOW
         session.commit()
@@ -51,10 +55,20 @@ def territory(engine: sa.Engine, people: int = 6) -> Campaign:
 def enqueue_all(engine: sa.Engine, campaign: Campaign) -> int:
     with engine.begin() as connection:
         due = select_recipients(connection, campaign=campaign, step=STEP)
-        return enqueue_recipients(connection, due, campaign=campaign, step=STEP, domain="example.org", now=NOW)
+        return enqueue_recipients(
+            connection, due, campaign=campaign, step=STEP, domain="example.org", now=NOW
+        )
 
 
-def send_all(engine: sa.Engine, settings: Settings, backend, campaign: Campaign, *, batch: int = 4, rounds: int = 50):  # type: ignore[no-untyped-def]
+def send_all(
+    engine: sa.Engine,
+    settings: Settings,
+    backend,
+    campaign: Campaign,
+    *,
+    batch: int = 4,
+    rounds: int = 50,
+):  # type: ignore[no-untyped-def]
     composer = MailComposer(settings=settings, templates=MailTemplates(), template=STEP)
     outcomes = []
     for _ in range(rounds):
@@ -78,7 +92,9 @@ def outbox(engine: sa.Engine, status: MessageStatus | None = None) -> list[Messa
         return list(session.exec(query))
 
 
-def test_only_listed_companies_of_the_territory_with_a_usable_address_are_due(engine: sa.Engine) -> None:
+def test_only_listed_companies_of_the_territory_with_a_usable_address_are_due(
+    engine: sa.Engine,
+) -> None:
     campaign = territory(engine)
     with engine.connect() as connection:
         due = select_recipients(connection, campaign=campaign, step=STEP)
@@ -109,7 +125,9 @@ def test_a_batch_leaves_personalised_with_unsubscribe_headers_and_moves_companie
     assert stages["Ailleurs"] == Stage.LISTED
 
 
-def test_an_opt_out_between_selection_and_send_stops_that_message(engine: sa.Engine, settings: Settings) -> None:
+def test_an_opt_out_between_selection_and_send_stops_that_message(
+    engine: sa.Engine, settings: Settings
+) -> None:
     campaign = territory(engine)
     enqueue_all(engine, campaign)
     with Session(engine) as session:
@@ -139,13 +157,22 @@ def test_smtp_faults_are_retried_or_marked_and_nothing_is_lost(
     outcomes = send_all(engine, settings, backend, campaign, batch=3)
 
     received = [r for m in smtp_server.messages for r in m.rcpt_tos]
-    assert sorted(received) == sorted(f"p{n}@example.org" for n in (0, 1, 3, 4, 5))  # each exactly once
+    assert sorted(received) == sorted(
+        f"p{n}@example.org" for n in (0, 1, 3, 4, 5)
+    )  # each exactly once
     rows = {m.to_address: m for m in outbox(engine)}
-    assert rows["p2@example.org"].status == MessageStatus.BOUNCED and rows["p2@example.org"].error_code == 550
+    assert (
+        rows["p2@example.org"].status == MessageStatus.BOUNCED
+        and rows["p2@example.org"].error_code == 550
+    )
     assert "No such user" in (rows["p2@example.org"].last_error or "")
     # Greylisted once, dropped once (and maybe caught in the refused first batch): sent in the end.
-    assert rows["p1@example.org"].status == MessageStatus.SENT and rows["p1@example.org"].attempts >= 2
-    assert rows["p4@example.org"].status == MessageStatus.SENT and rows["p4@example.org"].attempts >= 2
+    assert (
+        rows["p1@example.org"].status == MessageStatus.SENT and rows["p1@example.org"].attempts >= 2
+    )
+    assert (
+        rows["p4@example.org"].status == MessageStatus.SENT and rows["p4@example.org"].attempts >= 2
+    )
     assert sum(1 for m in rows.values() if m.attempts > 1) >= 3  # the first batch met the 421
     with Session(engine) as session:
         refused = session.exec(select(Contact).where(Contact.email == "p2@example.org")).one()
@@ -155,7 +182,9 @@ def test_smtp_faults_are_retried_or_marked_and_nothing_is_lost(
     assert smtp_server.ehlo_count <= batches + 1
 
 
-def test_a_template_or_campaign_problem_is_caught_before_sending(engine: sa.Engine, settings: Settings) -> None:
+def test_a_template_or_campaign_problem_is_caught_before_sending(
+    engine: sa.Engine, settings: Settings
+) -> None:
     from synergie.mailing import CampaignNotFound
     from synergie.rendering import TemplateProblem
 

@@ -166,7 +166,10 @@ def test_a_closed_company_is_opted_out_too(engine: sa.Engine) -> None:
         result = opt_out_company(session=session, contact=contact, source="portal", now=NOW)
         session.commit()
     assert result.stage_change is not None and result.channels == list(Channel)
-    assert (result.stage_change.from_stage, result.stage_change.to_stage) == (Stage.CLOSED, Stage.OPTED_OUT)
+    assert (result.stage_change.from_stage, result.stage_change.to_stage) == (
+        Stage.CLOSED,
+        Stage.OPTED_OUT,
+    )
     with Session(engine) as session:
         assert session.get(Company, company.id).stage == Stage.OPTED_OUT  # type: ignore[union-attr]
 

@@ -37,7 +37,9 @@ LEASE = timedelta(minutes=5)
 BASE = timedelta(seconds=60)
 
 
-def seed(engine: sa.Engine, contacts: int, *, companies: int | None = None) -> tuple[int, list[dict]]:
+def seed(
+    engine: sa.Engine, contacts: int, *, companies: int | None = None
+) -> tuple[int, list[dict]]:
     """A campaign with ``contacts`` contacts spread over ``companies`` listed companies, and their rows."""
     with Session(engine) as session:
         campaign = Campaign(name="Test", year=2026)
@@ -48,9 +50,19 @@ def seed(engine: sa.Engine, contacts: int, *, companies: int | None = None) -> t
         session.commit()
         rows = [
             {
-                "key": message_key(campaign_id=campaign.id, step="s1", recipient=f"contact:{p.id}", channel=Channel.EMAIL),
-                "campaign_id": campaign.id, "step": "s1", "channel": "email", "contact_id": p.id,
-                "company_id": p.company_id, "to_address": p.email, "message_id": new_message_id("example.org"),
+                "key": message_key(
+                    campaign_id=campaign.id,
+                    step="s1",
+                    recipient=f"contact:{p.id}",
+                    channel=Channel.EMAIL,
+                ),
+                "campaign_id": campaign.id,
+                "step": "s1",
+                "channel": "email",
+                "contact_id": p.id,
+                "company_id": p.company_id,
+                "to_address": p.email,
+                "message_id": new_message_id("example.org"),
             }  # fmt: skip
             for p in people
         ]
@@ -141,8 +153,12 @@ def test_a_sent_message_moves_its_company_once(engine: sa.Engine) -> None:
         history = session.exec(select(StageChange)).all()
         sent = session.exec(select(Message)).all()
     assert company.stage == Stage.CONTACTED
-    assert [(h.from_stage, h.to_stage, h.actor) for h in history] == [(Stage.LISTED, Stage.CONTACTED, "flow-run:x")]
-    assert all(m.sent_at == NOW and m.provider_id == m.message_id and m.lease_until is None for m in sent)
+    assert [(h.from_stage, h.to_stage, h.actor) for h in history] == [
+        (Stage.LISTED, Stage.CONTACTED, "flow-run:x")
+    ]
+    assert all(
+        m.sent_at == NOW and m.provider_id == m.message_id and m.lease_until is None for m in sent
+    )
 
 
 def test_failures_retry_with_backoff_then_give_up_or_mark_the_address(engine: sa.Engine) -> None:
@@ -153,8 +169,13 @@ def test_failures_retry_with_backoff_then_give_up_or_mark_the_address(engine: sa
     with write_transaction(engine) as connection:
         record = lambda m, e: record_delivery(connection, m, DeliveryResult(m.key, error=e), now=NOW,  # noqa: E731
                                               max_attempts=2, retry_base=BASE, actor="x")  # fmt: skip
-        assert record(transient, TransientDeliveryError("try later", code=451)) == MessageStatus.QUEUED
-        assert record(permanent, PermanentDeliveryError("no such user", code=550)) == MessageStatus.BOUNCED
+        assert (
+            record(transient, TransientDeliveryError("try later", code=451)) == MessageStatus.QUEUED
+        )
+        assert (
+            record(permanent, PermanentDeliveryError("no such user", code=550))
+            == MessageStatus.BOUNCED
+        )
         assert record(stopped, RecipientOptedOutError("STOP", code=21610)) == MessageStatus.BOUNCED
     with Session(engine) as session:
         retry = session.get(Message, transient.id)
@@ -170,10 +191,16 @@ def test_failures_retry_with_backoff_then_give_up_or_mark_the_address(engine: sa
         final = record_delivery(connection, again, DeliveryResult(again.key, error=TransientDeliveryError("x")),
                                 now=NOW, max_attempts=2, retry_base=BASE, actor="x")  # fmt: skip
     assert final == MessageStatus.FAILED
-    assert retry_delay(1, BASE) == BASE and retry_delay(3, BASE) == 4 * BASE and retry_delay(30, BASE) == timedelta(hours=1)
+    assert (
+        retry_delay(1, BASE) == BASE
+        and retry_delay(3, BASE) == 4 * BASE
+        and retry_delay(30, BASE) == timedelta(hours=1)
+    )
 
 
-def test_opted_out_contacts_and_departed_companies_are_cancelled_at_claim(engine: sa.Engine) -> None:
+def test_opted_out_contacts_and_departed_companies_are_cancelled_at_claim(
+    engine: sa.Engine,
+) -> None:
     campaign_id, rows = seed(engine, 3)
     with engine.begin() as connection:
         enqueue(connection, rows, now=NOW)
