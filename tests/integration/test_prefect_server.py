@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -39,6 +40,19 @@ def wait_for(check, *, timeout: float, what: str, process: subprocess.Popen | No
             return result
         time.sleep(0.5)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def call(client: httpx.Client, method: str, url: str, **kwargs: Any) -> Any:
+    """One API call, retried like Prefect's own client does when its SQLite answers 503/429."""
+    for attempt in range(10):
+        response = client.request(method, url, **kwargs)  # type: ignore[arg-type]
+        if response.status_code not in (429, 503):
+            assert response.is_success, (
+                f"{method} {url}: {response.status_code} {response.text[:500]}"
+            )
+            return response.json()
+        time.sleep(0.5 * (attempt + 1))
+    raise AssertionError(f"{method} {url}: still {response.status_code} after retries")
 
 
 def stop(process: subprocess.Popen) -> None:  # type: ignore[type-arg]
@@ -106,21 +120,22 @@ def test_staff_start_the_import_deployment_and_see_its_report(
                 timeout=90, what="the served deployment", process=served,
             )  # fmt: skip
             # What the UI's "Run" form posts: the parameters model, dry run switched off.
-            run = client.post(
-                f"/deployments/{deployment['id']}/create_flow_run",
+            run = call(
+                client, "POST", f"/deployments/{deployment['id']}/create_flow_run",
                 json={"parameters": {"params": {"path": str(listing), "dry_run": False}}},
-            ).json()
+            )  # fmt: skip
             final = wait_for(
-                lambda: (state := client.get(f"/flow_runs/{run['id']}").json()["state"])["type"]
+                lambda: (state := call(client, "GET", f"/flow_runs/{run['id']}")["state"])["type"]
                 in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
                 and state,
                 timeout=120, what="the flow run", process=served,
             )  # fmt: skip
             assert final["type"] == "COMPLETED", (tmp_path / "serve.log").read_text()[-3000:]
-            artifacts = client.post(
-                "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}
-            ).json()
-            mailing = client.get("/deployments/name/mailing/mailing").json()
+            artifacts = call(
+                client, "POST", "/artifacts/filter",
+                json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}},
+            )  # fmt: skip
+            mailing = call(client, "GET", "/deployments/name/mailing/mailing")
     finally:
         stop(served)
         log.close()
