@@ -80,12 +80,17 @@ def _mailbox(address: str, name: str = "") -> str:
     return formataddr((single_line(name or display).strip(), envelope_address(address)), _UTF8_B64)
 
 
-def _header_value(value: str) -> str:
-    """Return ``value`` on one line, as UTF-8 encoded words when it is not ASCII."""
+def _header_value(value: str, name: str = "Subject") -> str:
+    """Return ``value`` on one line, or as folded UTF-8 encoded words when it is not ASCII.
+
+    Encoded words are at most 75 characters each (RFC 2047): a long subject becomes several,
+    already folded, which ``_fold`` then leaves alone.
+    """
     value = single_line(value).strip()
     if value.isascii():
         return value
-    return Header(value, _UTF8_B64).encode(splitchars=" ", maxlinelen=10_000)
+    # maxlinelen 75: the stdlib lets a continuation line's word reach 76 characters at 76.
+    return Header(value, _UTF8_B64, header_name=name).encode(linesep="\r\n", maxlinelen=75)
 
 
 def _fold(name: str, value: str) -> str:
@@ -95,7 +100,7 @@ def _fold(name: str, value: str) -> str:
     header through email.header.Header: that was the dearest part of composing a message.
     """
     line = f"{name}: {value}"
-    if len(line) <= 78:
+    if len(line) <= 78 or "\r\n " in value:  # short, or folded already (encoded words)
         return line + "\r\n"
     lines: list[str] = []
     current = f"{name}:"
@@ -198,7 +203,7 @@ def _extra_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         if name.lower() in _OWNED_HEADERS:
             raise ValueError(f"header {name!r} is set by compose_email, not through headers")
         is_address = name.lower() == "reply-to"
-        checked.append((name, _mailbox(value) if is_address else _header_value(value)))
+        checked.append((name, _mailbox(value) if is_address else _header_value(value, name)))
     return checked
 
 

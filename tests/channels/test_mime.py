@@ -234,3 +234,25 @@ def test_internationalised_domain_is_sent_as_punycode() -> None:
 
 def test_single_line_collapses_runs_of_breaks() -> None:
     assert single_line("a\r\n\r\nb\tc\u2029d") == "a b\tc d"
+
+
+def test_a_long_accented_subject_is_split_into_short_encoded_words() -> None:
+    import email
+    from email.header import decode_header, make_header
+
+    subject = "Proposition de rencontre pour Cartonnages de la Vouge – « Économie positive » " * 2
+    message = OutgoingEmail(
+        key="k",
+        to="a@example.org",
+        subject=subject,
+        text="t",
+        html="",
+        message_id="<x@example.org>",
+    )
+    raw = compose_email(message, sender="eit@example.org")
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    assert all(len(line) <= 78 for line in head.split("\r\n"))
+    words = [w for w in head.replace("\r\n ", " ").split() if w.startswith("=?")]
+    assert len(words) > 1 and all(len(w) <= 75 for w in words)
+    parsed = email.message_from_bytes(raw)
+    assert str(make_header(decode_header(parsed["Subject"]))) == subject.strip()
