@@ -159,9 +159,15 @@ def reflow(text: str, width: int = TEXT_WIDTH) -> str:
         lines: list[str] = []
         for item in items:
             joined = " ".join(item)
-            lines.extend(_wrap(joined, width, "  " if joined.startswith("- ") else ""))
+            lines.extend(_wrap_cached(joined, width, "  " if joined.startswith("- ") else ""))
         paragraphs.append("\n".join(lines))
     return "\n\n".join(paragraphs)
+
+
+@functools.lru_cache(maxsize=512)
+def _wrap_cached(text: str, width: int, indent: str) -> tuple[str, ...]:
+    # Most paragraphs of a mailing are the same for every recipient: wrap each once.
+    return tuple(_wrap(text, width, indent))
 
 
 def _wrap(text: str, width: int, indent: str) -> list[str]:
