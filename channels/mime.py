@@ -29,6 +29,7 @@ __all__ = ["compose_email", "envelope_address", "single_line"]
 _BREAKS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]+")
 # RFC 5322 field name: printable US-ASCII except the colon.
 _FIELD_NAME = re.compile(r"[!-9;-~]+\Z")
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _MESSAGE_ID = re.compile(r"<[^<>\s@]+@[^<>\s@]+>\Z")
 # Headers compose_email owns; Reply-To is left out on purpose: a message may override the default.
 _OWNED_HEADERS = frozenset(
@@ -129,8 +130,14 @@ def _type_header(content_type: str) -> str:
     maintype, subtype, params = _content_type(content_type)
     if maintype == "text" and not any(k.lower() == "charset" for k, _ in params):
         params.append(("charset", "utf-8"))
-    rendered = "".join(f'; {name}="{_quoted(value)}"' for name, value in params)
+    rendered = "".join(f"; {name}={_param_value(value)}" for name, value in params)
     return f"{maintype}/{subtype}{rendered}"
+
+
+def _param_value(value: str) -> str:
+    # Bare when a token (method=REQUEST, as Outlook and Google write it: some strict parsers
+    # trip on the quoted form), quoted otherwise.
+    return value if _TOKEN.fullmatch(value) else f'"{_quoted(value)}"'
 
 
 def _quoted(value: str) -> str:
