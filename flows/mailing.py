@@ -7,7 +7,7 @@ from prefect.futures import PrefectFuture
 from pydantic import BaseModel, Field
 
 from models.enums import MessageStatus
-from synergie.mailing import BatchOutcome
+from synergie.mailing import BatchAllowance, BatchOutcome
 from synergie.settings import load_settings
 from tasks.mailing import (
     enqueue_mailing,
@@ -70,33 +70,29 @@ def mailing(params: MailingParams = MailingParams()) -> dict[str, int]:  # noqa:
         "envoi", key="mailing-progress", description=f"Envoi « {plan.step} »"
     )
     run = {status.value: 0 for status in MessageStatus}
-    claimed = allotted = 0
+    allowance = BatchAllowance(
+        batch_size=plan.batch_size, concurrency=plan.concurrency, max_per_run=plan.max_per_run
+    )
     in_flight: list[tuple[PrefectFuture[BatchOutcome], int]] = []
-    drained = False  # a batch came back short: nothing more is due right now
     while True:
-        # Keep ``concurrency`` batches on the wire, each claiming its own rows.
-        while not drained and len(in_flight) < plan.concurrency and allotted < plan.max_per_run:
-            limit = min(plan.batch_size, plan.max_per_run - allotted)
+        for limit in allowance.to_start(len(in_flight)):
             in_flight.append(
                 (send_mail_batch.submit(settings=settings, plan=plan, limit=limit), limit)
             )
-            allotted += limit
         if not in_flight:
-            if allotted < plan.max_per_run and wait_for_retries(
+            if allowance.room and wait_for_retries(
                 settings=settings, plan=plan, at_most=RETRY_WAIT_IN_RUN
             ):
-                drained = False
+                allowance.retry()
                 continue
             break
         future, limit = in_flight.pop(0)
         outcome = future.result()
-        allotted -= limit - outcome.claimed
-        drained = drained or outcome.claimed < limit
-        claimed += outcome.claimed
+        allowance.finished(limit, outcome.claimed)
         for status, count in outcome.statuses.items():
             run[status.value] += count
-        progress.update(claimed, max(claimed, expected))
-    progress.update(claimed, claimed)
+        progress.update(allowance.claimed, max(allowance.claimed, expected))
+    progress.update(allowance.claimed, allowance.claimed)
     totals = publish_mailing_summary(settings=settings, plan=plan, added=added, run=run)
     return {"enqueued": added, **{f"run_{k}": v for k, v in run.items()}, **totals}
 

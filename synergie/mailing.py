@@ -229,6 +229,42 @@ class BatchOutcome:
         self.statuses[status] += 1
 
 
+class BatchAllowance:
+    """Decides how many rows each batch of a run may claim, so a run keeps ``concurrency``
+    batches on the wire and never claims more than ``max_per_run`` rows in all."""
+
+    def __init__(self, *, batch_size: int, concurrency: int, max_per_run: int) -> None:
+        self.batch_size = batch_size
+        self.concurrency = concurrency
+        self.max_per_run = max_per_run
+        self.allotted = 0  # rows promised to batches sent or in flight
+        self.claimed = 0
+        self.drained = False  # a batch came back short: nothing more is due right now
+
+    def to_start(self, in_flight: int) -> list[int]:
+        """The limits of the batches to start now, given how many are still running."""
+        limits: list[int] = []
+        while not self.drained and in_flight + len(limits) < self.concurrency and self.room:
+            limit = min(self.batch_size, self.max_per_run - self.allotted)
+            self.allotted += limit
+            limits.append(limit)
+        return limits
+
+    def finished(self, limit: int, claimed: int) -> None:
+        """A batch allowed ``limit`` rows claimed ``claimed``: give back the rest."""
+        self.allotted -= limit - claimed
+        self.claimed += claimed
+        self.drained = self.drained or claimed < limit
+
+    @property
+    def room(self) -> bool:
+        return self.allotted < self.max_per_run
+
+    def retry(self) -> None:
+        """Rows became due again (a retry or an expired lease): start batches anew."""
+        self.drained = False
+
+
 @dataclass(frozen=True)
 class SendPolicy:
     """How a run sends: lease on claimed rows, retries, and who it is in the history."""

@@ -209,3 +209,19 @@ def test_the_rate_limiter_spaces_sends() -> None:
     assert slept == [0.5, 0.5, 0.5]
     RateLimiter(None, clock=lambda: 0.0, sleep=sleep).wait()
     assert len(slept) == 3
+
+
+def test_the_allowance_keeps_batches_in_flight_within_the_run_limit() -> None:
+    from synergie.mailing import BatchAllowance
+
+    allowance = BatchAllowance(batch_size=100, concurrency=2, max_per_run=250)
+    assert allowance.to_start(0) == [100, 100]
+    assert allowance.to_start(2) == []
+    allowance.finished(100, 100)
+    assert allowance.to_start(1) == [50]  # never more than 250 in all
+    allowance.finished(100, 100)
+    allowance.finished(50, 30)  # the queue ran dry
+    assert allowance.claimed == 230 and allowance.drained and allowance.to_start(0) == []
+    assert allowance.room  # 20 more may go if retries come due
+    allowance.retry()
+    assert allowance.to_start(0) == [20]
