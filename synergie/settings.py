@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     max_send_attempts: int = Field(default=5, ge=1, le=50)
     retry_backoff_seconds: float = Field(default=60.0, gt=0, le=3600)
 
+    # SMS: the file outbox by default too.
+    sms_backend: Literal["file", "twilio", "memory"] = "file"
+    twilio_account_sid: str = ""
+    twilio_auth_token: SecretStr | None = Field(default=None, repr=False)
+    twilio_from: str = ""  # a number in E.164, or a messaging service SID (MG…)
+    twilio_api_url: str = ""  # empty: Twilio itself; set to reach a Twilio-compatible server
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from channels.base import EmailBackend
-from channels.filebased import FileEmailBackend
-from channels.locmem import MemoryEmailBackend
+from channels.base import EmailBackend, SmsBackend
+from channels.filebased import FileEmailBackend, FileSmsBackend
+from channels.locmem import MemoryEmailBackend, MemorySmsBackend
 from channels.smtp import SmtpEmailBackend
+from channels.twilio_sms import TwilioSmsBackend
 from synergie.settings import Settings, SettingsError
 
 
@@ -50,4 +51,45 @@ def email_backend(settings: Settings, *, password: str | None) -> EmailBackend:
         directory=settings.outbox_dir / "email",
         sender=settings.mail_from,
         reply_to=settings.reply_to,
+    )
+
+
+def check_sms_settings(settings: Settings, *, auth_token: str | None) -> None:
+    """Raise SettingsError, in French, when the chosen SMS backend lacks a setting."""
+    if settings.sms_backend != "twilio":
+        return
+    missing = [
+        name
+        for name, value in (
+            ("SYNERGIE_TWILIO_ACCOUNT_SID", settings.twilio_account_sid),
+            (
+                "SYNERGIE_TWILIO_AUTH_TOKEN (ou un bloc Prefect Secret « synergie-twilio-auth-token »)",
+                auth_token,
+            ),
+            ("SYNERGIE_TWILIO_FROM", settings.twilio_from),
+        )
+        if not value
+    ]
+    if missing:
+        raise SettingsError(
+            "envoi de SMS par Twilio demandé (SYNERGIE_SMS_BACKEND=twilio) mais il manque : "
+            + ", ".join(missing)
+            + ". Rien n'a été envoyé."
+        )
+
+
+def sms_backend(settings: Settings, *, auth_token: str | None) -> SmsBackend:
+    """The SMS backend the settings ask for: a file outbox by default, Twilio on purpose, memory in tests."""
+    check_sms_settings(settings, auth_token=auth_token)
+    if settings.sms_backend == "twilio":
+        return TwilioSmsBackend(
+            account_sid=settings.twilio_account_sid,
+            auth_token=auth_token or "",
+            sender=settings.twilio_from,
+            api_url=settings.twilio_api_url or None,
+        )
+    if settings.sms_backend == "memory":
+        return MemorySmsBackend(sender=settings.twilio_from or "Synergie")
+    return FileSmsBackend(
+        directory=settings.outbox_dir / "sms", sender=settings.twilio_from or "Synergie"
     )
