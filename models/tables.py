@@ -9,8 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from models.columns import UTCDateTime
 from models.enums import Channel, MessageStatus, Source, Stage, enum_column
-from models.types import UTCDateTime
 
 
 def utcnow() -> datetime:

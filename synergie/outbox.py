@@ -25,10 +25,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from channels.base import DeliveryResult
 from channels.errors import PermanentDeliveryError, RecipientOptedOutError
+from models.columns import UTCDateTime
 from models.enums import Channel, MessageStatus, Stage
 from models.stages import transition
 from models.tables import Company, Contact, Message, OptOut, StageChange
-from models.types import UTCDateTime
 
 MESSAGE = Message.__table__  # type: ignore[attr-defined]
 COMPANY = Company.__table__  # type: ignore[attr-defined]

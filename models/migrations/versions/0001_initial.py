@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import models.types
+import models.columns
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -26,7 +26,7 @@ def upgrade() -> None:
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.Column("year", sa.Integer(), nullable=False),
         sa.Column("communes", sa.JSON(), nullable=False),
-        sa.Column("created_at", models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", models.columns.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("name", "year", name="uq_campaign_name_year"),
     )
@@ -82,8 +82,8 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
-        sa.Column("created_at", models.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", models.columns.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", models.columns.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["campaign_id"],
             ["campaign.id"],
@@ -114,10 +114,10 @@ def upgrade() -> None:
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
         sa.Column("role", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
         sa.Column("email", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=True),
-        sa.Column("email_invalid_at", models.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("email_invalid_at", models.columns.UTCDateTime(timezone=True), nullable=True),
         sa.Column("phone", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
-        sa.Column("phone_invalid_at", models.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("phone_invalid_at", models.columns.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", models.columns.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["company_id"],
             ["company.id"],
@@ -176,7 +176,7 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
-        sa.Column("at", models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", models.columns.UTCDateTime(timezone=True), nullable=False),
         sa.Column("why", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
         sa.Column("actor", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.ForeignKeyConstraint(
@@ -207,7 +207,7 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
-        sa.Column("at", models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", models.columns.UTCDateTime(timezone=True), nullable=False),
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
         sa.ForeignKeyConstraint(
             ["contact_id"],

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import models.types
+import models.columns
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -61,16 +61,16 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("next_attempt_at", models.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("lease_until", models.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("next_attempt_at", models.columns.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("lease_until", models.columns.UTCDateTime(timezone=True), nullable=True),
         sa.Column("claimed_by", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
         sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
         sa.Column("error_code", sa.Integer(), nullable=True),
         sa.Column("provider_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
         sa.Column("context", sa.JSON(), nullable=True),
-        sa.Column("created_at", models.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("sent_at", models.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("updated_at", models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", models.columns.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", models.columns.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", models.columns.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["campaign_id"],
             ["campaign.id"],

@@ -1,4 +1,4 @@
-"""Column types: timezone-aware datetimes stored in UTC on every database."""
+"""Column types: timezone-aware datetimes stored in UTC on every database (not types.py: that shadows the standard library)."""
 
 from __future__ import annotations
 
