@@ -68,6 +68,44 @@ class MessageStatus(StrEnum):
     CANCELLED = "cancelled"  # the recipient opted out before it left
 
 
+class CallOutcome(StrEnum):
+    """What a phone call gave; it drives the company's stage."""
+
+    REACHED = "reached"
+    INTERESTED = "interested"
+    NO_ANSWER = "no-answer"
+    CALLBACK = "callback"
+    REFUSED = "refused"
+    WRONG_NUMBER = "wrong-number"
+
+
+class VisitStatus(StrEnum):
+    """Where a site visit stands."""
+
+    BOOKED = "booked"
+    CANCELLED = "cancelled"
+    DONE = "done"
+
+
+class Partstat(StrEnum):
+    """The company's answer to the calendar invitation (iTIP PARTSTAT)."""
+
+    NEEDS_ACTION = "needs-action"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    TENTATIVE = "tentative"
+
+
+class Activity(StrEnum):
+    """What staff time was spent on, for the time ledger against the seed's budget."""
+
+    LISTING = "listing"
+    CALL = "call"
+    VISIT = "visit"
+    FLOWS_COLLECTION = "flows-collection"
+    MEETING = "meeting"
+
+
 def enum_column(enum: type[StrEnum], constraint: str, length: int = 32) -> sa.Enum:
     """An Enum column storing the member *value*, validated, with a CHECK named ``constraint``.
 

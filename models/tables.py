@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from models.columns import UTCDateTime
-from models.enums import Channel, MessageStatus, Source, Stage, enum_column
+from models.enums import (
+    Activity,
+    CallOutcome,
+    Channel,
+    MessageStatus,
+    Partstat,
+    Source,
+    Stage,
+    VisitStatus,
+    enum_column,
+)
 
 
 def utcnow() -> datetime:
@@ -162,3 +172,104 @@ class Message(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Caller(SQLModel, table=True):
+    """A volunteer of the partner (or a staff member) who phones companies."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    phone: str | None = Field(default=None, max_length=20)
+    email: str | None = Field(default=None, max_length=320)
+    calls_per_day: int = Field(default=5, ge=1, le=200)
+    # ISO weekdays (1 = Monday) the caller is available.
+    days_available: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5], sa_type=sa.JSON)
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CallTask(SQLModel, table=True):
+    """One call to make to a company: who calls, when, and what came of it."""
+
+    __tablename__ = "call_task"
+    __table_args__ = (
+        # One open call per company at a time.
+        sa.Index(
+            "uq_call_task_open_company",
+            "company_id",
+            unique=True,
+            sqlite_where=sa.text("outcome IS NULL"),
+            postgresql_where=sa.text("outcome IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    company_id: int = Field(foreign_key="company.id", index=True)
+    contact_id: int | None = Field(default=None, foreign_key="contact.id")
+    caller_id: int | None = Field(default=None, foreign_key="caller.id", index=True)
+    due_on: date
+    assigned_on: date | None = None
+    attempt: int = Field(default=1, ge=1)
+    outcome: CallOutcome | None = Field(
+        default=None, sa_type=enum_column(CallOutcome, "ck_call_task_outcome")
+    )
+    callback_on: date | None = None
+    notes: str | None = Field(default=None, max_length=2000)
+    logged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    logged_by: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class StaffMember(SQLModel, table=True):
+    """A programme officer who visits companies: working hours and days off."""
+
+    __tablename__ = "staff_member"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    email: str = Field(max_length=320)
+    phone: str | None = Field(default=None, max_length=20)
+    # {"0": [["09:00", "12:30"], ["13:30", "17:30"]], ...}: weekday (0 = Monday) → local windows.
+    weekly_hours: dict[str, list[list[str]]] = Field(default_factory=dict, sa_type=sa.JSON)
+    days_off: list[str] = Field(default_factory=list, sa_type=sa.JSON)  # ISO dates
+    active: bool = True
+
+
+class Visit(SQLModel, table=True):
+    """A site visit: 1 h of preparation and 1 h on site, with its calendar invitation's life."""
+
+    __table_args__ = (sa.UniqueConstraint("uid", name="uq_visit_uid"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    uid: str = Field(max_length=200)
+    company_id: int = Field(foreign_key="company.id", index=True)
+    contact_id: int | None = Field(default=None, foreign_key="contact.id")
+    staff_id: int = Field(foreign_key="staff_member.id", index=True)
+    starts_at: datetime = Field(sa_type=UTCDateTime)
+    ends_at: datetime = Field(sa_type=UTCDateTime)
+    reserved_start: datetime = Field(sa_type=UTCDateTime)
+    reserved_end: datetime = Field(sa_type=UTCDateTime)
+    sequence: int = 0
+    status: VisitStatus = Field(
+        default=VisitStatus.BOOKED, sa_type=enum_column(VisitStatus, "ck_visit_status")
+    )
+    partstat: Partstat = Field(
+        default=Partstat.NEEDS_ACTION, sa_type=enum_column(Partstat, "ck_visit_partstat")
+    )
+    notes: str | None = Field(default=None, max_length=4000)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class TimeEntry(SQLModel, table=True):
+    """Staff time spent, compared by reports with the seed's budget (5 h listing, 60 h visits…)."""
+
+    __tablename__ = "time_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    activity: Activity = Field(sa_type=enum_column(Activity, "ck_time_entry_activity"))
+    hours: float = Field(ge=0, le=24)
+    company_id: int | None = Field(default=None, foreign_key="company.id", index=True)
+    day: date
+    actor: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
