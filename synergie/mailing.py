@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from email.utils import parseaddr
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from channels.base import DeliveryResult, EmailBackend, OutgoingEmail
-from models.db import write_connection
-from models.enums import Channel, MessageStatus, Stage
+from channels.base import EmailBackend, OutgoingEmail
+from models.enums import Channel, Stage
 from models.tables import Campaign, Company, Contact, Message, OptOut
 from synergie.links import unsubscribe_headers, unsubscribe_url
-from synergie.outbox import (
-    ClaimedMessage,
-    claim,
-    enqueue,
-    message_key,
-    new_message_id,
-    record_delivery,
-)
+from synergie.outbox import ClaimedMessage, enqueue, message_key, new_message_id
 from synergie.rendering import MailTemplates, RenderedEmail, programme_context
+from synergie.sending import BatchOutcome, RateLimiter, SendPolicy, send_claimed
 from synergie.settings import Settings
 
 
@@ -190,45 +182,6 @@ class MailComposer:
         )
 
 
-class RateLimiter:
-    """Spaces sends so that no more than ``per_minute`` leave in any minute."""
-
-    def __init__(
-        self,
-        per_minute: int | None,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.interval = 60.0 / per_minute if per_minute else 0.0
-        self.clock = clock
-        self.sleep = sleep
-        self._next = 0.0
-
-    def wait(self) -> None:
-        """Return when the next message may leave."""
-        if not self.interval:
-            return
-        now = self.clock()
-        if now < self._next:
-            self.sleep(self._next - now)
-            now = self._next
-        self._next = now + self.interval
-
-
-@dataclass
-class BatchOutcome:
-    """What one batch did: rows claimed and their final statuses."""
-
-    claimed: int = 0
-    statuses: dict[MessageStatus, int] = field(
-        default_factory=lambda: dict.fromkeys(MessageStatus, 0)
-    )
-
-    def add(self, status: MessageStatus) -> None:
-        self.statuses[status] += 1
-
-
 class BatchAllowance:
     """Decides how many rows each batch of a run may claim, so a run keeps ``concurrency``
     batches on the wire and never claims more than ``max_per_run`` rows in all."""
@@ -265,16 +218,6 @@ class BatchAllowance:
         self.drained = False
 
 
-@dataclass(frozen=True)
-class SendPolicy:
-    """How a run sends: lease on claimed rows, retries, and who it is in the history."""
-
-    lease: timedelta
-    max_attempts: int
-    retry_base: timedelta
-    actor: str
-
-
 def send_batch(
     *,
     engine: sa.Engine,
@@ -287,37 +230,18 @@ def send_batch(
     now: Callable[[], datetime],
     throttle: RateLimiter | None = None,
 ) -> BatchOutcome:
-    """Claim up to ``limit`` rows, send them over one connection, and mark each right after it leaves."""
-    outcome = BatchOutcome()
-    with write_connection(engine) as connection:
-        with connection.begin():
-            claimed = claim(
-                connection, campaign_id=campaign_id, step=step, channel=Channel.EMAIL, limit=limit,
-                now=now(), lease=policy.lease, claimed_by=policy.actor[:100],
-            )  # fmt: skip
-        outcome.claimed = len(claimed)
-        if not claimed:
-            return outcome
+    """Claim up to ``limit`` rows of a mailing step, send them over one connection, record each."""
+
+    def build(connection: sa.Connection, claimed: list[ClaimedMessage]) -> list[OutgoingEmail]:
         recipients = load_recipients(
             connection, [m.contact_id for m in claimed if m.contact_id is not None]
         )
-        connection.rollback()  # end the read before the slow part: sending
-        emails = [composer.compose(message, recipients[message.contact_id]) for message in claimed]  # type: ignore[index]
-        by_key = {message.key: message for message in claimed}
+        return [composer.compose(message, recipients[message.contact_id]) for message in claimed]  # type: ignore[index]
 
-        def record(result: DeliveryResult) -> None:
-            # Called before the next message leaves: a kill now re-sends this one at most.
-            with connection.begin():
-                status = record_delivery(
-                    connection, by_key[result.key], result, now=now(), max_attempts=policy.max_attempts,
-                    retry_base=policy.retry_base, actor=policy.actor,
-                )  # fmt: skip
-            outcome.add(status)
-            if throttle is not None:
-                throttle.wait()
-
-        backend.send_messages(emails, on_result=record)
-    return outcome
+    return send_claimed(
+        engine=engine, backend=backend, channel=Channel.EMAIL, campaign_id=campaign_id, step=step,
+        limit=limit, policy=policy, now=now, build=build, throttle=throttle,
+    )  # fmt: skip
 
 
 def preview(*, composer: MailComposer, recipients: Sequence[Recipient]) -> list[dict[str, Any]]:

@@ -120,20 +120,22 @@ def _ready(now: datetime) -> Any:
     )
 
 
-def _scope(campaign_id: int | None, step: str, channel: Channel) -> Any:
+def _scope(campaign_id: int | None, step: str | None, channel: Channel) -> Any:
+    """Rows of one campaign step, or with step None every step (used for prepared messages)."""
     campaign = (
         MESSAGE.c.campaign_id.is_(None)
         if campaign_id is None
         else MESSAGE.c.campaign_id == campaign_id
     )
-    return sa.and_(campaign, MESSAGE.c.step == step, MESSAGE.c.channel == channel.value)
+    steps = sa.true() if step is None else MESSAGE.c.step == step
+    return sa.and_(campaign, steps, MESSAGE.c.channel == channel.value)
 
 
 def cancel_unwanted(
     connection: sa.Connection,
     *,
     campaign_id: int | None,
-    step: str,
+    step: str | None,
     channel: Channel,
     now: datetime,
 ) -> int:
@@ -161,7 +163,7 @@ def claim(
     connection: sa.Connection,
     *,
     campaign_id: int | None,
-    step: str,
+    step: str | None,
     channel: Channel,
     limit: int,
     now: datetime,
@@ -216,7 +218,7 @@ def claim(
 
 
 def next_retry_at(
-    connection: sa.Connection, *, campaign_id: int | None, step: str, channel: Channel
+    connection: sa.Connection, *, campaign_id: int | None, step: str | None, channel: Channel
 ) -> datetime | None:
     """When the earliest row waiting for a retry (or for a lease to expire) becomes ready, if any."""
     scope = _scope(campaign_id, step, channel)
@@ -352,7 +354,7 @@ def advance_company(
 
 
 def step_counts(
-    connection: sa.Connection, *, campaign_id: int | None, step: str, channel: Channel
+    connection: sa.Connection, *, campaign_id: int | None, step: str | None, channel: Channel
 ) -> dict[MessageStatus, int]:
     """How many rows of this step stand at each status."""
     counts = dict.fromkeys(MessageStatus, 0)

@@ -17,10 +17,7 @@ from prefect.logging import get_run_logger
 from models.db import require_schema, session_scope
 from models.enums import Channel, MessageStatus
 from synergie.mailing import (
-    BatchOutcome,
     MailComposer,
-    RateLimiter,
-    SendPolicy,
     enqueue_recipients,
     find_campaign,
     preview,
@@ -30,6 +27,7 @@ from synergie.mailing import (
 )
 from synergie.outbox import next_retry_at, step_counts
 from synergie.rendering import MailTemplates
+from synergie.sending import BatchOutcome, RateLimiter, SendPolicy
 from synergie.settings import Settings
 from synergie.transports import check_email_settings, email_backend
 from tasks.runtime import current_actor, engine_for

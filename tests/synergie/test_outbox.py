@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -122,6 +123,9 @@ def test_concurrent_claims_never_share_a_row(db_url: str, workers: int) -> None:
             start.wait()
             while batch := claim_some(own, campaign_id, 7, who=f"run-{index}"):
                 taken[index].extend(m.id for m in batch)
+                # A real run spends time sending what it claimed; SQLite's busy handler is
+                # not fair, so without this one worker could take every row.
+                time.sleep(0.002)
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
         finally:

@@ -1,0 +1,203 @@
+"""Sending claimed outbox rows: one batch over one connection, each message recorded before the next.
+
+Used by campaign mailings (content rendered at send time from the database) and by
+prepared messages, whose content was rendered when they were enqueued and is kept in
+the row (callers' daily lists, visit invitations and reminders).
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from channels.base import Attachment, DeliveryResult, OutgoingEmail, OutgoingSms
+from models.db import write_connection
+from models.enums import Channel, MessageStatus, Stage
+from synergie.outbox import (
+    ClaimedMessage,
+    claim,
+    enqueue,
+    message_key,
+    new_message_id,
+    record_delivery,
+)
+
+# Prepared messages carry no campaign: the claim for them is "campaign_id IS NULL, any step".
+PREPARED = None
+
+
+class RateLimiter:
+    """Spaces sends so that no more than ``per_minute`` leave in any minute."""
+
+    def __init__(
+        self,
+        per_minute: int | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.interval = 60.0 / per_minute if per_minute else 0.0
+        self.clock = clock
+        self.sleep = sleep
+        self._next = 0.0
+
+    def wait(self) -> None:
+        """Return when the next message may leave."""
+        if not self.interval:
+            return
+        now = self.clock()
+        if now < self._next:
+            self.sleep(self._next - now)
+            now = self._next
+        self._next = now + self.interval
+
+
+@dataclass
+class BatchOutcome:
+    """What one batch did: rows claimed and their final statuses."""
+
+    claimed: int = 0
+    statuses: dict[MessageStatus, int] = field(
+        default_factory=lambda: dict.fromkeys(MessageStatus, 0)
+    )
+
+    def add(self, status: MessageStatus) -> None:
+        self.statuses[status] += 1
+
+
+@dataclass(frozen=True)
+class SendPolicy:
+    """How a run sends: lease on claimed rows, retries, and who it is in the history."""
+
+    lease: timedelta
+    max_attempts: int
+    retry_base: timedelta
+    actor: str
+
+
+def send_claimed(
+    *,
+    engine: sa.Engine,
+    backend: Any,
+    channel: Channel,
+    campaign_id: int | None,
+    step: str | None,
+    limit: int,
+    policy: SendPolicy,
+    now: Callable[[], datetime],
+    build: Callable[[sa.Connection, list[ClaimedMessage]], Sequence[OutgoingEmail | OutgoingSms]],
+    throttle: RateLimiter | None = None,
+    contacted_stage: Stage | None = Stage.CONTACTED,
+) -> BatchOutcome:
+    """Claim up to ``limit`` rows, build their messages, send them over one connection, record each."""
+    outcome = BatchOutcome()
+    with write_connection(engine) as connection:
+        with connection.begin():
+            claimed = claim(
+                connection, campaign_id=campaign_id, step=step, channel=channel, limit=limit,
+                now=now(), lease=policy.lease, claimed_by=policy.actor[:100],
+            )  # fmt: skip
+        outcome.claimed = len(claimed)
+        if not claimed:
+            return outcome
+        messages = list(build(connection, claimed))
+        connection.rollback()  # end the read before the slow part: sending
+        by_key = {message.key: message for message in claimed}
+
+        def record(result: DeliveryResult) -> None:
+            # Called before the next message leaves: a kill now re-sends this one at most.
+            with connection.begin():
+                status = record_delivery(
+                    connection, by_key[result.key], result, now=now(), max_attempts=policy.max_attempts,
+                    retry_base=policy.retry_base, actor=policy.actor, contacted_stage=contacted_stage,
+                )  # fmt: skip
+            outcome.add(status)
+            if throttle is not None:
+                throttle.wait()
+
+        backend.send_messages(messages, on_result=record)
+    return outcome
+
+
+def prepared_email(
+    *,
+    subject: str,
+    text: str,
+    html: str,
+    to_name: str = "",
+    headers: dict[str, str] | None = None,
+    alternatives: Sequence[tuple[bytes, str]] = (),
+    attachments: Sequence[Attachment] = (),
+) -> dict[str, Any]:
+    """The stored form (JSON) of an e-mail rendered now and sent later."""
+    return {
+        "subject": subject, "text": text, "html": html, "to_name": to_name, "headers": headers or {},
+        "alternatives": [[base64.b64encode(c).decode(), ctype] for c, ctype in alternatives],
+        "attachments": [[a.filename, base64.b64encode(a.content).decode(), a.mimetype] for a in attachments],
+    }  # fmt: skip
+
+
+def prepared_sms(body: str) -> dict[str, Any]:
+    """The stored form (JSON) of an SMS rendered now and sent later."""
+    return {"body": body}
+
+
+def outgoing_from_row(message: ClaimedMessage, channel: Channel) -> OutgoingEmail | OutgoingSms:
+    """The message a prepared outbox row holds."""
+    stored = message.context or {}
+    if channel == Channel.SMS:
+        return OutgoingSms(key=message.key, to=message.to_address, body=stored["body"])
+    return OutgoingEmail(
+        key=message.key, to=message.to_address, to_name=stored.get("to_name", ""),
+        subject=stored["subject"], text=stored["text"], html=stored["html"],
+        message_id=message.message_id, headers=dict(stored.get("headers", {})),
+        alternatives=tuple((base64.b64decode(c), t) for c, t in stored.get("alternatives", [])),
+        attachments=tuple(Attachment(n, base64.b64decode(c), t) for n, c, t in stored.get("attachments", [])),
+    )  # fmt: skip
+
+
+def enqueue_prepared(
+    connection: sa.Connection,
+    *,
+    step: str,
+    recipient: str,
+    channel: Channel,
+    to_address: str,
+    content: dict[str, Any],
+    domain: str,
+    now: datetime,
+    contact_id: int | None = None,
+    company_id: int | None = None,
+) -> bool:
+    """Enqueue one prepared message under its unique key (step + recipient + channel); True if new."""
+    row = {
+        "key": message_key(campaign_id=None, step=step, recipient=recipient, channel=channel),
+        "campaign_id": None, "step": step, "channel": channel.value, "contact_id": contact_id,
+        "company_id": company_id, "to_address": to_address, "message_id": new_message_id(domain),
+        "context": content,
+    }  # fmt: skip
+    return enqueue(connection, [row], now=now) == 1
+
+
+def send_prepared(
+    *,
+    engine: sa.Engine,
+    backend: Any,
+    channel: Channel,
+    limit: int,
+    policy: SendPolicy,
+    now: Callable[[], datetime],
+    throttle: RateLimiter | None = None,
+) -> BatchOutcome:
+    """Send up to ``limit`` due prepared messages of ``channel`` (any step); companies do not move."""
+    return send_claimed(
+        engine=engine, backend=backend, channel=channel, campaign_id=PREPARED, step=None, limit=limit,
+        policy=policy, now=now, build=lambda _, claimed: [outgoing_from_row(m, channel) for m in claimed],
+        throttle=throttle, contacted_stage=None,
+    )  # fmt: skip
