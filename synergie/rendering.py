@@ -453,3 +453,33 @@ def _variable_path(exc: UndefinedError, variables: Mapping[str, Any]) -> str:
         if value is exc.owner:
             return f"{key}.{exc.name}"
     return f"{type(exc.owner).__name__}.{exc.name}"
+
+
+BUNDLED_SMS_TEMPLATES = BUNDLED_TEMPLATES.parent / "sms"
+
+
+class SmsTemplates:
+    """SMS texts: ``templates/sms/NAME.txt.j2`` (or the override folder's ``sms/``), strict, one line."""
+
+    def __init__(self, override_dir: Path | None = None) -> None:
+        folders = [str(override_dir / "sms")] if override_dir is not None else []
+        self._env = Environment(
+            loader=FileSystemLoader([*folders, str(BUNDLED_SMS_TEMPLATES)]),
+            undefined=_StrictUndefined,
+            autoescape=False,
+            auto_reload=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    def render(self, name: str, context: Mapping[str, Any]) -> str:
+        """The SMS text, white space collapsed to single spaces; TemplateProblem when it cannot render."""
+        try:
+            text = self._env.get_template(f"{name}.txt.j2").render(context)
+        except TemplateNotFound as exc:
+            raise TemplateProblem(
+                f"Le modèle de SMS « {name}.txt.j2 » est introuvable.", template=name
+            ) from exc
+        except UndefinedError as exc:
+            raise TemplateProblem(f"Modèle de SMS « {name} » : {exc}", template=name) from exc
+        return " ".join(text.split())

@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     max_send_attempts: int = Field(default=5, ge=1, le=50)
     retry_backoff_seconds: float = Field(default=60.0, gt=0, le=3600)
 
+    # Calls and visits.
+    call_after_days: int = Field(default=7, ge=0, le=365)  # days after the mailing before calling
+    call_minutes: int = Field(default=15, ge=1, le=240)  # staff time booked per call logged
+    visit_travel_buffer_minutes: int = Field(default=30, ge=0, le=480)
+    visit_notice_working_days: int = Field(default=2, ge=0, le=60)
+    visit_horizon_days: int = Field(default=90, ge=7, le=730)
+
     # SMS: the file outbox by default too.
     sms_backend: Literal["file", "twilio", "memory"] = "file"
     twilio_account_sid: str = ""

@@ -522,3 +522,16 @@ def test_reflow_wraps_paragraphs_without_breaking_french_punctuation_numbers_or_
         "  entreprise différente",
     ]
     assert flat(reflow(paragraph)) == flat(paragraph).strip()
+
+
+def test_sms_templates_are_strict_and_one_line(tmp_path: Path) -> None:
+    from synergie.rendering import SmsTemplates, TemplateProblem
+
+    (tmp_path / "sms").mkdir()
+    (tmp_path / "sms" / "essai.txt.j2").write_text("Bonjour {{ nom }},\n\n  {{ n }} appels aujourd'hui.\n")
+    templates = SmsTemplates(tmp_path)
+    assert templates.render("essai", {"nom": "Élise", "n": 5}) == "Bonjour Élise, 5 appels aujourd'hui."
+    with pytest.raises(TemplateProblem, match="nom"):
+        templates.render("essai", {"n": 5})
+    with pytest.raises(TemplateProblem, match="introuvable"):
+        templates.render("absent", {})
