@@ -32,6 +32,19 @@ campaign_app = typer.Typer(
 mail_app = typer.Typer(help="Courriers électroniques : aperçu et envoi.", no_args_is_help=True)
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(mail_app, name="mail")
+
+
+def _add_subcommands() -> None:
+    # Imported here: those modules import their helpers (console, sessions) from this one.
+    from synergie.cli_calls import callers_app, calls_app
+    from synergie.cli_visits import staff_app, visits_app
+
+    app.add_typer(callers_app, name="callers")
+    app.add_typer(calls_app, name="calls")
+    app.add_typer(staff_app, name="staff")
+    app.add_typer(visits_app, name="visits")
+
+
 console = Console()
 err = Console(stderr=True)
 DEMO_CAMPAIGN = "Pays de Nuits-Saint-Georges (démonstration)"
@@ -474,6 +487,8 @@ def demo() -> None:
     with _session() as session:
         _print_funnel(session)
 
+
+_add_subcommands()
 
 if __name__ == "__main__":
     main()

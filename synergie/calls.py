@@ -1,0 +1,540 @@
+"""Call reminders: callers, sharing due calls among them, their daily digest, and logging outcomes.
+
+Outcomes drive the stage machine (every move goes through ``move_company``):
+
+    outcome        company (at contacted, or called)     call tasks
+    reached        → called                              closed
+    interested     → called (ready for a visit: the      closed, outcome "interested"
+                   visits work picks these tasks)
+    callback       → called                              closed, new task due on ``on``
+    refused        → declined                            closed
+    wrong-number   unchanged, contact's phone invalid    closed
+    no-answer      unchanged; 3rd attempt → unreachable  new task next working day, attempt + 1
+
+A call logged for a company with no open task (a spontaneous call) gets a task made on the
+spot, provided the company is at ``contacted`` or ``called``; at any other stage logging is
+refused with a French message.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, func, select
+
+from models.companies import move_company
+from models.enums import Activity, CallOutcome, MessageStatus, Stage
+from models.tables import (
+    Caller,
+    CallTask,
+    Company,
+    Contact,
+    Message,
+    OptOut,
+    StageChange,
+    TimeEntry,
+)
+from synergie.rendering import MailTemplates, RenderedEmail, SmsTemplates
+
+logger = logging.getLogger(__name__)
+
+PARIS = ZoneInfo("Europe/Paris")
+DIGEST_TEMPLATE = "appels-du-jour"
+# Only these stages are still waiting for a call; exits never reach a call list.
+CALLABLE_STAGES = (Stage.CONTACTED, Stage.CALLED)
+MAX_NO_ANSWER = 3
+
+OUTCOME_LABELS_FR: dict[CallOutcome, str] = {
+    CallOutcome.REACHED: "joint",
+    CallOutcome.INTERESTED: "intéressé (prêt pour une visite)",
+    CallOutcome.NO_ANSWER: "pas de réponse",
+    CallOutcome.CALLBACK: "à rappeler",
+    CallOutcome.REFUSED: "refus",
+    CallOutcome.WRONG_NUMBER: "mauvais numéro",
+}
+
+
+class CallError(ValueError):
+    """A call-related request staff made cannot be honoured; the message says why, in French."""
+
+
+# --- callers -----------------------------------------------------------------------------
+
+
+def add_caller(
+    *,
+    session: Session,
+    name: str,
+    phone: str | None,
+    email: str | None,
+    per_day: int,
+    days: Sequence[int] = (1, 2, 3, 4, 5),
+) -> Caller:
+    """Create and return a caller, refusing bad values with a French message."""
+    name = name.strip()
+    if not name:
+        raise CallError("le nom de l'appelant est vide")
+    if not phone and not email:
+        raise CallError("indiquez au moins un téléphone (--phone) ou un e-mail (--email)")
+    if email is not None and "@" not in email:
+        raise CallError(f"adresse e-mail invalide : « {email} »")
+    if not 1 <= per_day <= 200:
+        raise CallError("le nombre d'appels par jour doit être compris entre 1 et 200")
+    chosen = sorted(set(days))
+    if not chosen or any(day not in range(1, 8) for day in chosen):
+        raise CallError(
+            "jours invalides : donnez des numéros de 1 (lundi) à 7 (dimanche), ex. 1,2,3"
+        )
+    caller = Caller(
+        name=name,
+        phone=phone.replace(" ", "") if phone else None,
+        email=email,
+        calls_per_day=per_day,
+        days_available=chosen,
+    )
+    session.add(caller)
+    session.flush()
+    return caller
+
+
+def list_callers(*, session: Session) -> Sequence[Caller]:
+    """Every caller, active ones first, by name."""
+    return session.exec(select(Caller).order_by(col(Caller.active).desc(), col(Caller.name))).all()
+
+
+def parse_days(value: str) -> list[int]:
+    """ISO weekdays from ``"1,2,3"``; CallError in French on anything else."""
+    try:
+        days = [int(part) for part in value.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise CallError(
+            f"jours invalides « {value} » : des numéros de 1 (lundi) à 7 (dimanche), ex. 1,2,3,4,5"
+        ) from None
+    return days
+
+
+# --- selection and assignment --------------------------------------------------------------
+
+
+def next_working_day(day: date) -> date:
+    """The next Monday-to-Friday day after ``day``."""
+    following = day + timedelta(days=1)
+    while following.isoweekday() > 5:
+        following += timedelta(days=1)
+    return following
+
+
+def _callable_contacts(session: Session, company_ids: Iterable[int]) -> dict[int, Contact]:
+    """The contact to call per company: has a phone, not marked invalid, never opted out of anything."""
+    ids = list(company_ids)
+    if not ids:
+        return {}
+    opted_out = sa.exists().where(col(OptOut.contact_id) == col(Contact.id))
+    rows = session.exec(
+        select(Contact)
+        .where(
+            col(Contact.company_id).in_(ids),
+            col(Contact.phone).is_not(None),
+            col(Contact.phone) != "",
+            col(Contact.phone_invalid_at).is_(None),
+            ~opted_out,
+        )
+        .order_by(col(Contact.id))
+    ).all()
+    chosen: dict[int, Contact] = {}
+    for contact in rows:
+        chosen.setdefault(contact.company_id, contact)
+    return chosen
+
+
+def companies_due_for_call(
+    *, session: Session, today: date, after_days: int, tz: ZoneInfo = PARIS
+) -> list[tuple[Company, Contact]]:
+    """Companies at ``contacted`` since at least ``after_days`` days, with no open call, oldest first."""
+    cutoff = datetime.combine(today - timedelta(days=after_days - 1), time(), tzinfo=tz)
+    contacted = (
+        select(
+            col(StageChange.company_id).label("company_id"),
+            func.max(StageChange.at).label("contacted_at"),
+        )
+        .where(col(StageChange.to_stage) == Stage.CONTACTED)
+        .group_by(col(StageChange.company_id))
+        .subquery()
+    )
+    open_task = sa.exists().where(
+        col(CallTask.company_id) == col(Company.id), col(CallTask.outcome).is_(None)
+    )
+    since = func.coalesce(contacted.c.contacted_at, col(Company.updated_at))
+    companies = session.exec(
+        select(Company)
+        .outerjoin(contacted, contacted.c.company_id == col(Company.id))
+        .where(col(Company.stage) == Stage.CONTACTED, ~open_task, since < cutoff)
+        .order_by(since, col(Company.id))
+    ).all()
+    contacts = _callable_contacts(session, (c.id for c in companies if c.id is not None))
+    return [(company, contacts[company.id]) for company in companies if company.id in contacts]
+
+
+def _is_callback(session: Session, tasks: Sequence[CallTask]) -> set[int]:
+    """Ids of ``tasks`` that are callbacks someone asked for (a closed ``callback`` task on that date)."""
+    companies = {task.company_id for task in tasks}
+    if not companies:
+        return set()
+    asked = {
+        (company_id, callback_on)
+        for company_id, callback_on in session.execute(
+            sa.select(col(CallTask.company_id), col(CallTask.callback_on)).where(
+                col(CallTask.company_id).in_(companies),
+                col(CallTask.outcome) == CallOutcome.CALLBACK,
+            )
+        )
+    }
+    return {task.id for task in tasks if (task.company_id, task.due_on) in asked and task.id}
+
+
+def available_callers(*, session: Session, today: date) -> list[Caller]:
+    """Active callers who work on ``today``'s weekday and can be messaged."""
+    callers = session.exec(select(Caller).where(col(Caller.active)).order_by(col(Caller.id))).all()
+    return [
+        caller
+        for caller in callers
+        if today.isoweekday() in (caller.days_available or []) and (caller.phone or caller.email)
+    ]
+
+
+def assign_calls(
+    *, session: Session, today: date, after_days: int, now: datetime, tz: ZoneInfo = PARIS
+) -> dict[int, list[CallTask]]:
+    """Share today's calls among available callers within capacity; return the tasks newly assigned.
+
+    Open tasks due by today come first (callbacks before the others), then companies newly
+    due, oldest contacted first. Tasks already assigned today count against a caller's
+    capacity and are not moved, so a second run the same day assigns nothing new.
+    """
+    callers = available_callers(session=session, today=today)
+    assigned: dict[int, list[CallTask]] = defaultdict(list)
+    if not callers:
+        return {}
+    load = dict(
+        session.exec(
+            select(CallTask.caller_id, func.count())
+            .where(col(CallTask.assigned_on) == today, col(CallTask.caller_id).is_not(None))
+            .group_by(col(CallTask.caller_id))
+        ).all()
+    )
+    room = {caller.id: caller.calls_per_day - load.get(caller.id, 0) for caller in callers}
+    rotation = itertools.cycle([caller.id for caller in callers])
+
+    def next_caller() -> int | None:
+        for _ in range(len(callers)):
+            caller_id = next(rotation)
+            if room[caller_id] > 0:
+                return caller_id
+        return None
+
+    # Open tasks (no-answer retries, callbacks, calls not logged yesterday) still due.
+    pending = session.exec(
+        select(CallTask)
+        .join(Company, col(Company.id) == col(CallTask.company_id))
+        .where(
+            col(CallTask.outcome).is_(None),
+            col(CallTask.due_on) <= today,
+            sa.or_(col(CallTask.assigned_on).is_(None), col(CallTask.assigned_on) != today),
+            col(Company.stage).in_(CALLABLE_STAGES),
+        )
+        .order_by(col(CallTask.due_on), col(CallTask.id))
+    ).all()
+    callbacks = _is_callback(session, pending)
+    pending = sorted(pending, key=lambda task: task.id not in callbacks)
+    contacts = _callable_contacts(session, {task.company_id for task in pending})
+    for task in pending:
+        contact = contacts.get(task.company_id)
+        caller_id = next_caller() if contact is not None else None
+        if contact is None or caller_id is None:
+            continue
+        task.contact_id, task.caller_id, task.assigned_on = contact.id, caller_id, today
+        session.add(task)
+        room[caller_id] -= 1
+        assigned[caller_id].append(task)
+
+    for company, contact in companies_due_for_call(
+        session=session, today=today, after_days=after_days, tz=tz
+    ):
+        caller_id = next_caller()
+        if caller_id is None:
+            break
+        task = CallTask(
+            company_id=company.id,  # type: ignore[arg-type]
+            contact_id=contact.id,
+            caller_id=caller_id,
+            due_on=today,
+            assigned_on=today,
+            created_at=now,
+        )
+        session.add(task)
+        room[caller_id] -= 1
+        assigned[caller_id].append(task)
+    session.flush()
+    logger.info(
+        "assigned %d calls to %d callers for %s",
+        sum(len(v) for v in assigned.values()), len(assigned), today,
+    )  # fmt: skip
+    return dict(assigned)
+
+
+def todays_calls(*, session: Session, today: date) -> dict[int, list[CallTask]]:
+    """Every open task assigned for ``today``, per caller (what the digests list)."""
+    tasks = session.exec(
+        select(CallTask)
+        .join(Company, col(Company.id) == col(CallTask.company_id))
+        .where(
+            col(CallTask.assigned_on) == today,
+            col(CallTask.outcome).is_(None),
+            col(CallTask.caller_id).is_not(None),
+            col(Company.stage).in_(CALLABLE_STAGES),
+        )
+        .order_by(col(CallTask.id))
+    ).all()
+    callbacks = _is_callback(session, tasks)
+    per_caller: dict[int, list[CallTask]] = defaultdict(list)
+    for task in sorted(tasks, key=lambda task: task.id not in callbacks):
+        per_caller[task.caller_id].append(task)  # type: ignore[index]
+    return dict(per_caller)
+
+
+# --- the caller's digest -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallSheetLine:
+    """One call on a caller's list: whom to call and what they already received."""
+
+    company: str
+    commune: str
+    siret: str
+    contact: str
+    phone: str
+    sent: list[str]
+    callback: bool
+    attempt: int
+    talking_points: tuple[str, str]
+
+
+@dataclass(frozen=True)
+class CallerDigest:
+    """A caller's messages of the day: the SMS text and the e-mail."""
+
+    caller_id: int
+    count: int
+    sms: str
+    email: RenderedEmail
+    lines: list[CallSheetLine] = field(default_factory=list)
+
+
+def _talking_points(company: Company, sent: list[str], callback: bool) -> tuple[str, str]:
+    """Two lines to open the call with."""
+    if callback:
+        first = f"Rappel convenu avec {company.name} : rappeler l'échange précédent."
+    elif sent:
+        first = f"Vérifier que le courrier ({sent[-1]}) a bien été reçu et lu."
+    else:
+        first = "Présenter la démarche d'écologie industrielle et territoriale, gratuite."
+    second = "Proposer une rencontre d'une heure sur site avec la chargée de mission."
+    return first, second
+
+
+def caller_digest(
+    *,
+    session: Session,
+    caller: Caller,
+    tasks: Sequence[CallTask],
+    today: date,
+    programme: dict[str, str],
+    mail_templates: MailTemplates,
+    sms_templates: SmsTemplates,
+    tz: ZoneInfo = PARIS,
+) -> CallerDigest | None:
+    """The SMS and e-mail listing ``tasks`` for ``caller``; None when there is nothing to call."""
+    if not tasks:
+        return None
+    company_ids = [task.company_id for task in tasks]
+    companies = {
+        c.id: c for c in session.exec(select(Company).where(col(Company.id).in_(company_ids)))
+    }
+    contact_ids = [task.contact_id for task in tasks if task.contact_id is not None]
+    contacts = {
+        c.id: c for c in session.exec(select(Contact).where(col(Contact.id).in_(contact_ids)))
+    }
+    sent: dict[int, list[str]] = defaultdict(list)
+    for company_id, step, sent_at in session.exec(
+        select(Message.company_id, Message.step, Message.sent_at)
+        .where(col(Message.company_id).in_(company_ids), col(Message.status) == MessageStatus.SENT)
+        .order_by(col(Message.sent_at))
+    ):
+        when = sent_at.astimezone(tz).strftime("%d/%m/%Y") if sent_at else "?"
+        sent[company_id].append(f"« {step} » le {when}")  # type: ignore[index]
+    callbacks = _is_callback(session, tasks)
+    lines = []
+    for task in tasks:
+        company = companies[task.company_id]
+        contact = contacts.get(task.contact_id) if task.contact_id is not None else None
+        history = sent.get(task.company_id, [])
+        lines.append(
+            CallSheetLine(
+                company=company.name,
+                commune=company.commune or "",
+                siret=company.siret or "",
+                contact=(contact.name or "") if contact else "",
+                phone=(contact.phone or "") if contact else "",
+                sent=history,
+                callback=task.id in callbacks,
+                attempt=task.attempt,
+                talking_points=_talking_points(company, history, task.id in callbacks),
+            )
+        )
+    context: dict[str, Any] = {
+        "caller": {"name": caller.name},
+        "day": today.strftime("%d/%m/%Y"),
+        "count": len(lines),
+        "calls": lines,
+        "programme": programme,
+    }
+    return CallerDigest(
+        caller_id=caller.id,  # type: ignore[arg-type]
+        count=len(lines),
+        sms=sms_templates.render(DIGEST_TEMPLATE, context),
+        email=mail_templates.render(DIGEST_TEMPLATE, context),
+        lines=lines,
+    )
+
+
+def digest_step(today: date) -> str:
+    """The outbox step of a day's digests: ``appels-YYYY-MM-DD``."""
+    return f"appels-{today.isoformat()}"
+
+
+# --- logging a call ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoggedCall:
+    """What logging a call did: the closed task, the stage reached, the next task if any."""
+
+    task: CallTask
+    stage: Stage
+    next_task: CallTask | None
+
+
+def _open_task(session: Session, company: Company, today: date) -> CallTask:
+    """The company's open task, or a new one for a spontaneous call (CallError at other stages)."""
+    task = session.exec(
+        select(CallTask).where(
+            col(CallTask.company_id) == company.id, col(CallTask.outcome).is_(None)
+        )
+    ).first()
+    if task is not None:
+        return task
+    contacts = _callable_contacts(session, [company.id])  # type: ignore[list-item]
+    contact = contacts.get(company.id)  # type: ignore[arg-type]
+    task = CallTask(
+        company_id=company.id,  # type: ignore[arg-type]
+        contact_id=contact.id if contact else None,
+        due_on=today,
+        assigned_on=today,
+    )
+    session.add(task)
+    session.flush()
+    return task
+
+
+def log_call(
+    *,
+    session: Session,
+    company: Company,
+    outcome: CallOutcome,
+    on: date | None,
+    notes: str | None,
+    actor: str,
+    now: datetime,
+    call_minutes: int,
+    tz: ZoneInfo = PARIS,
+) -> LoggedCall:
+    """Record a call's outcome, move the company accordingly and book the call's staff time."""
+    outcome = CallOutcome(outcome)
+    today = now.astimezone(tz).date()
+    stage = Stage(company.stage)
+    if stage not in CALLABLE_STAGES:
+        raise CallError(
+            f"{company.name} est à l'étape « {stage.value} » : un appel ne se consigne qu'à "
+            "l'étape « contacted » ou « called »"
+        )
+    if outcome == CallOutcome.CALLBACK and on is None:
+        raise CallError("pour un rappel, indiquez sa date avec --on AAAA-MM-JJ")
+    if on is not None and on < today:
+        raise CallError(f"la date {on.isoformat()} est passée : indiquez une date à venir")
+    task = _open_task(session, company, today)
+    task.outcome = outcome
+    task.notes = notes.strip()[:2000] if notes and notes.strip() else None
+    task.logged_at = now
+    task.logged_by = actor[:200]
+    if outcome == CallOutcome.CALLBACK:
+        task.callback_on = on
+    session.add(task)
+    session.flush()  # close it before a new open task may exist (one open task per company)
+
+    why = f"appel : {OUTCOME_LABELS_FR[outcome]}" + (f" — {task.notes}" if task.notes else "")
+    next_task: CallTask | None = None
+
+    def move(target: Stage) -> None:
+        if Stage(company.stage) != target:
+            move_company(session=session, company=company, target=target, why=why[:1000],
+                         actor=actor, now=now)  # fmt: skip
+
+    if outcome in (CallOutcome.REACHED, CallOutcome.INTERESTED):
+        move(Stage.CALLED)
+    elif outcome == CallOutcome.CALLBACK and on is not None:  # checked above
+        move(Stage.CALLED)
+        next_task = CallTask(
+            company_id=task.company_id, contact_id=task.contact_id, due_on=on, attempt=1
+        )
+    elif outcome == CallOutcome.REFUSED:
+        move(Stage.DECLINED)
+    elif outcome == CallOutcome.WRONG_NUMBER:
+        if task.contact_id is not None:
+            contact = session.get(Contact, task.contact_id)
+            if contact is not None:
+                contact.phone_invalid_at = now
+                session.add(contact)
+    elif outcome == CallOutcome.NO_ANSWER and task.attempt >= MAX_NO_ANSWER:
+        move(Stage.UNREACHABLE)
+    elif outcome == CallOutcome.NO_ANSWER:
+        next_task = CallTask(
+            company_id=task.company_id,
+            contact_id=task.contact_id,
+            due_on=on or next_working_day(today),
+            attempt=task.attempt + 1,
+        )
+    if next_task is not None:
+        next_task.created_at = now
+        session.add(next_task)
+    session.add(
+        TimeEntry(
+            activity=Activity.CALL,
+            hours=round(call_minutes / 60, 4),
+            company_id=company.id,
+            day=today,
+            actor=actor[:200],
+            created_at=now,
+        )
+    )
+    session.flush()
+    session.refresh(company)
+    return LoggedCall(task=task, stage=Stage(company.stage), next_task=next_task)

@@ -1,0 +1,315 @@
+"""The ``synergie staff`` and ``synergie visits`` commands: team, bookings, answers and closing."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+staff_app = typer.Typer(help="Équipe : qui fait les visites, et quand.", no_args_is_help=True)
+visits_app = typer.Typer(
+    help="Visites : réservation, invitations, réponses, rappels et compte rendu.",
+    no_args_is_help=True,
+)
+
+
+def _actor() -> str:
+    return f"staff:{getpass.getuser()}"
+
+
+@contextmanager
+def _french_errors() -> Iterator[None]:
+    """Turn the errors a person can cause into one CliError line."""
+    from synergie.cli import CliError
+    from synergie.invitations import InvalidReply
+    from synergie.scheduling import SchedulingError
+    from synergie.visits import VisitError
+
+    try:
+        yield
+    except (VisitError, SchedulingError, InvalidReply) as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _local(moment: datetime, settings: Any) -> str:
+    return f"{moment.astimezone(settings.tz):%d/%m/%Y %H:%M}"
+
+
+def _send_now(settings: Any, channel: Any) -> int:
+    """Send the prepared messages of ``channel`` waiting in the outbox, without Prefect; return how many left."""
+    from models.db import make_engine
+    from models.enums import Channel, MessageStatus
+    from synergie.sending import SendPolicy, send_prepared
+    from synergie.transports import email_backend, sms_backend
+
+    if channel == Channel.SMS:
+        token = settings.twilio_auth_token
+        backend: Any = sms_backend(settings, auth_token=token.get_secret_value() if token else None)
+    else:
+        password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+        backend = email_backend(settings, password=password)
+    policy = SendPolicy(
+        lease=timedelta(seconds=settings.send_lease_seconds),
+        max_attempts=settings.max_send_attempts,
+        retry_base=timedelta(seconds=settings.retry_backoff_seconds),
+        actor=_actor(),
+    )
+    engine = make_engine(settings.db_url)
+    try:
+        outcome = send_prepared(
+            engine=engine, backend=backend, channel=channel, limit=1000, policy=policy,
+            now=lambda: datetime.now(UTC),
+        )  # fmt: skip
+    finally:
+        engine.dispose()
+    return outcome.statuses[MessageStatus.SENT]
+
+
+@staff_app.command("add")
+def staff_add(
+    name: Annotated[str, typer.Argument(help="Nom affiché, ex. « Claire Martin »")],
+    email: Annotated[
+        str, typer.Option("--email", help="Adresse e-mail (organisatrice des visites)")
+    ],
+    phone: Annotated[
+        str | None, typer.Option("--phone", help="Téléphone, donné aux entreprises")
+    ] = None,
+) -> None:
+    """Ajoute un membre de l'équipe, disponible du lundi au vendredi, 9 h–12 h 30 et 13 h 30–17 h 30."""
+    from synergie.cli import _session, console
+    from synergie.visits import add_staff
+
+    with _french_errors(), _session() as session:
+        member = add_staff(session=session, name=name, email=email, phone=phone)
+        console.print(f"{member.name} ajouté(e) à l'équipe (n° {member.id}), horaires par défaut.")
+
+
+@staff_app.command("list")
+def staff_list() -> None:
+    """Liste l'équipe."""
+    from sqlmodel import col, select
+
+    from models import StaffMember
+    from synergie.cli import _session, console
+
+    with _session() as session:
+        table = Table(title="Équipe")
+        for column in ("N°", "Nom", "E-mail", "Téléphone", "Active"):
+            table.add_column(column)
+        for member in session.exec(select(StaffMember).order_by(col(StaffMember.id))):
+            table.add_row(str(member.id), member.name, member.email, member.phone or "—",
+                          "oui" if member.active else "non")  # fmt: skip
+    console.print(table)
+
+
+def _parse_slot(slot: str, settings: Any) -> datetime:
+    from synergie.cli import CliError
+
+    try:
+        moment = datetime.fromisoformat(slot)
+    except ValueError:
+        raise CliError(
+            f"créneau illisible « {slot} » : écrivez-le ainsi : 2026-11-12T10:00"
+        ) from None
+    # A time without offset is read in the programme's time zone, as staff think of it.
+    return moment if moment.tzinfo else moment.replace(tzinfo=settings.tz)
+
+
+@visits_app.command("book")
+def visits_book(
+    company: Annotated[str | None, typer.Option("--company", help="SIRET de l'entreprise")] = None,
+    slot: Annotated[
+        str | None, typer.Option("--slot", help="Début de la visite, ex. 2026-11-12T10:00")
+    ] = None,
+) -> None:
+    """Réserve les visites : toutes les entreprises intéressées, ou une seule (propositions, ou --slot)."""
+    from flows.visits import VisitsParams, visits
+    from synergie.cli import CliError, _prefect_notice, _session, _settings, console
+    from synergie.visits import propose
+
+    settings = _settings()
+    if slot is not None and company is None:
+        raise CliError(
+            "un créneau (--slot) se choisit pour une entreprise : ajoutez --company SIRET"
+        )
+    if company is not None and slot is None:
+        with _french_errors(), _session() as session:
+            slots = propose(session=session, settings=settings, now=datetime.now(UTC))
+        if not slots:
+            raise CliError("aucun créneau libre dans l'horizon de réservation")
+        table = Table(title="Créneaux proposés")
+        for column in ("Visite", "Préparation dès", "Membre n°", "Commande"):
+            table.add_column(column)
+        for item in slots:
+            choice = f"{item.visit_start.astimezone(settings.tz):%Y-%m-%dT%H:%M}"
+            table.add_row(_local(item.visit_start, settings), _local(item.reserved_start, settings),
+                          str(item.staff_id), f"synergie visits book --company {company} --slot {choice}")  # fmt: skip
+        console.print(table)
+        return
+    chosen = _parse_slot(slot, settings) if slot is not None else None
+    if chosen is not None and company is not None:
+        _check_slot(company, chosen)
+    params = VisitsParams(company_siret=company, slot=chosen, dry_run=False)
+    with _prefect_notice(), _french_errors():
+        result = visits(params)
+    console.print(
+        f"{result['booked']} visite(s) réservée(s), {result['email_sent']} invitation(s) envoyée(s)."
+    )
+    if settings.email_backend == "file":
+        console.print(f"Messages écrits dans {settings.outbox_dir / 'email'} (aucun envoi réel).")
+
+
+def _check_slot(company: str, chosen: datetime) -> None:
+    """Refuse a hand-picked slot (check_booking) before Prefect starts, with the scheduler's French reason."""
+    from models.companies import get_company_by_siret
+    from synergie.cli import _session, _settings
+    from synergie.visits import book_chosen_slot, load_diary
+
+    settings = _settings()
+    with _french_errors(), _session() as session:
+        get_company_by_siret(session=session, siret=company.replace(" ", ""))
+        diary = load_diary(session=session, settings=settings)
+        book_chosen_slot(diary, chosen, now=datetime.now(UTC))
+
+
+@visits_app.command("remind")
+def visits_remind() -> None:
+    """Envoie le SMS de rappel des visites de demain (flow visit-reminders)."""
+    from flows.visit_reminders import VisitRemindersParams, visit_reminders
+    from synergie.cli import _prefect_notice, _settings, console
+
+    settings = _settings()
+    with _prefect_notice():
+        result = visit_reminders(VisitRemindersParams())
+    console.print(
+        f"{result['enqueued']} rappel(s) mis en file, {result['sms_sent']} SMS envoyé(s)."
+    )
+    if settings.sms_backend == "file":
+        console.print(f"SMS écrits dans {settings.outbox_dir / 'sms'} (aucun envoi réel).")
+
+
+@visits_app.command("reply")
+def visits_reply(
+    path: Annotated[
+        Path, typer.Argument(help="Réponse d'agenda reçue (.ics)", exists=True, dir_okay=False)
+    ],
+) -> None:
+    """Enregistre la réponse d'une entreprise (acceptée, refusée, provisoire) ; un refus libère le créneau."""
+    from synergie.cli import _session, _settings, console
+    from synergie.rendering import MailTemplates
+    from synergie.visits import record_reply
+
+    settings = _settings()
+    labels = {"accepted": "acceptée", "declined": "refusée", "tentative": "provisoire"}
+    with _french_errors(), _session() as session:
+        outcome = record_reply(
+            session=session, settings=settings, templates=MailTemplates(settings.templates_dir),
+            data=path.read_bytes(), now=datetime.now(UTC), actor=_actor(),
+        )  # fmt: skip
+        uid = outcome.visit.uid
+    if outcome.stale:
+        console.print(f"Réponse à une version dépassée de la visite {uid} : rien n'a changé.")
+    elif outcome.cancelled:
+        console.print(f"Visite {uid} refusée : créneau libéré, entreprise renvoyée aux appels.")
+    else:
+        console.print(
+            f"Visite {uid} : invitation {labels.get(outcome.partstat, outcome.partstat)}."
+        )
+
+
+@visits_app.command("cancel")
+def visits_cancel(siret: Annotated[str, typer.Argument(help="SIRET de l'entreprise")]) -> None:
+    """Annule la visite planifiée d'une entreprise et envoie l'annulation d'agenda."""
+    from models.enums import Channel
+    from synergie.cli import _session, _settings, console
+    from synergie.rendering import MailTemplates
+    from synergie.visits import cancel_visit, find_visit
+
+    settings = _settings()
+    with _french_errors(), _session() as session:
+        visit = find_visit(session=session, siret=siret)
+        result = cancel_visit(
+            session=session, settings=settings, templates=MailTemplates(settings.templates_dir),
+            visit=visit, now=datetime.now(UTC), actor=_actor(),
+        )  # fmt: skip
+    sent = _send_now(settings, Channel.EMAIL) if result.enqueued else 0
+    console.print(f"Visite de {result.company} annulée ; {sent} annulation(s) envoyée(s).")
+
+
+@visits_app.command("reschedule")
+def visits_reschedule(
+    siret: Annotated[str, typer.Argument(help="SIRET de l'entreprise")],
+    slot: Annotated[
+        str | None, typer.Option("--slot", help="Nouveau début, ex. 2026-11-12T10:00")
+    ] = None,
+) -> None:
+    """Déplace la visite d'une entreprise (au plus tôt, ou à --slot) et envoie l'invitation mise à jour."""
+    from models.enums import Channel
+    from synergie.cli import _session, _settings, console
+    from synergie.rendering import MailTemplates
+    from synergie.visits import find_visit, reschedule_visit
+
+    settings = _settings()
+    chosen = _parse_slot(slot, settings) if slot else None
+    with _french_errors(), _session() as session:
+        result = reschedule_visit(
+            session=session, settings=settings, templates=MailTemplates(settings.templates_dir),
+            visit=find_visit(session=session, siret=siret), now=datetime.now(UTC), actor=_actor(),
+            visit_start=chosen,
+        )  # fmt: skip
+        when = _local(result.visit.starts_at, settings)
+    sent = _send_now(settings, Channel.EMAIL) if result.enqueued else 0
+    console.print(
+        f"Visite de {result.company} déplacée au {when} ; {sent} invitation(s) envoyée(s)."
+    )
+
+
+@visits_app.command("done")
+def visits_done(
+    siret: Annotated[str, typer.Argument(help="SIRET de l'entreprise")],
+    notes: Annotated[str, typer.Option("--notes", help="Compte rendu de la visite")],
+) -> None:
+    """Clôt une visite faite : étape « visitée » et 2 h de temps d'équipe au registre."""
+    from synergie.cli import _session, _settings, console
+    from synergie.visits import close_visit, find_visit
+
+    settings = _settings()
+    with _french_errors(), _session() as session:
+        visit = find_visit(session=session, siret=siret)
+        entry = close_visit(
+            session=session, visit=visit, notes=notes, now=datetime.now(UTC), actor=_actor(),
+            timezone=settings.timezone,
+        )  # fmt: skip
+        console.print(f"Visite close : {entry.hours:g} h de visite notées le {entry.day:%d/%m/%Y}.")
+
+
+@visits_app.command("list")
+def visits_list() -> None:
+    """Liste les visites, les plus récentes d'abord."""
+    from sqlmodel import col, select
+
+    from models import Company, Visit
+    from synergie.cli import _session, _settings, console
+
+    settings = _settings()
+    status_fr = {"booked": "planifiée", "cancelled": "annulée", "done": "faite"}
+    answer_fr = {"needs-action": "sans réponse", "accepted": "acceptée", "declined": "refusée",
+                 "tentative": "provisoire"}  # fmt: skip
+    with _session() as session:
+        table = Table(title="Visites")
+        for column in ("Entreprise", "SIRET", "Visite", "État", "Réponse", "Version"):
+            table.add_column(column)
+        rows = session.exec(
+            select(Visit, Company).join(Company, col(Company.id) == col(Visit.company_id))
+            .order_by(col(Visit.starts_at).desc()).limit(200)
+        )  # fmt: skip
+        for visit, company in rows:
+            table.add_row(company.name, company.siret or "—", _local(visit.starts_at, settings),
+                          status_fr[visit.status], answer_fr[visit.partstat], str(visit.sequence))  # fmt: skip
+    console.print(table)

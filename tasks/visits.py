@@ -1,0 +1,121 @@
+"""Tasks of the visit flows: book and queue invitations, queue reminders, send prepared messages."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from prefect import task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
+from sqlmodel import Session
+
+from channels.base import EmailBackend, SmsBackend
+from models.companies import get_company_by_siret
+from models.db import require_schema
+from models.enums import Channel, MessageStatus
+from synergie.rendering import SmsTemplates
+from synergie.sending import SendPolicy, send_prepared
+from synergie.settings import Settings
+from synergie.transports import email_backend, sms_backend
+from synergie.visits import (
+    BookedVisit,
+    book_interested,
+    book_visit,
+    due_reminders,
+    enqueue_reminders,
+)
+from tasks.mailing import smtp_password, templates_for
+from tasks.runtime import current_actor, engine_for
+
+SEND_LIMIT = 1000
+
+
+def _row(booked: BookedVisit, settings: Settings) -> dict[str, str]:
+    local = booked.visit.starts_at.astimezone(settings.tz)
+    return {
+        "entreprise": booked.company,
+        "visite": f"{local:%d/%m/%Y %H:%M}",
+        "invitation": "en file" if booked.enqueued else "non envoyée (pas d'e-mail joignable)",
+    }
+
+
+@task(name="book-visits", cache_policy=NO_CACHE)
+def book_visits(
+    *, settings: Settings, company_siret: str | None, slot: datetime | None, dry_run: bool
+) -> list[dict[str, str]]:
+    """Book visits (one company, or every interested one) and queue their invitations; roll back on a dry run."""
+    engine = engine_for(settings.db_url)
+    require_schema(engine)
+    now = datetime.now(UTC)
+    actor = current_actor()
+    templates = templates_for(settings)
+    with Session(engine, expire_on_commit=False) as session:
+        if company_siret:
+            company = get_company_by_siret(session=session, siret=company_siret.replace(" ", ""))
+            booked = [
+                book_visit(
+                    session=session,
+                    settings=settings,
+                    templates=templates,
+                    company=company,
+                    now=now,
+                    actor=actor,
+                    visit_start=slot,
+                )  # fmt: skip
+            ]
+        else:
+            booked = book_interested(
+                session=session, settings=settings, templates=templates, now=now, actor=actor
+            )
+        rows = [_row(item, settings) for item in booked]
+        if dry_run:
+            session.rollback()
+        else:
+            session.commit()
+    create_table_artifact(
+        key="visits-booked",
+        table=rows or [{"entreprise": "aucune", "visite": "", "invitation": ""}],
+        description=("Essai à blanc : " if dry_run else "") + f"{len(rows)} visite(s) réservée(s)",
+    )
+    get_run_logger().info("%d visit(s) booked (dry run: %s)", len(rows), dry_run)
+    return rows
+
+
+@task(name="queue-visit-reminders", cache_policy=NO_CACHE)
+def queue_visit_reminders(*, settings: Settings, day: date) -> int:
+    """Queue the SMS reminders of the visits taking place on ``day``; return how many are new."""
+    engine = engine_for(settings.db_url)
+    require_schema(engine)
+    with Session(engine) as session:
+        reminders = due_reminders(session=session, settings=settings, day=day)
+        added = enqueue_reminders(
+            session=session, settings=settings, reminders=reminders,
+            templates=SmsTemplates(settings.templates_dir), now=datetime.now(UTC),
+        )  # fmt: skip
+        session.commit()
+    get_run_logger().info("%d reminder(s) due for %s, %d new", len(reminders), day, added)
+    return added
+
+
+@task(name="send-prepared", cache_policy=NO_CACHE)
+def send_visit_messages(*, settings: Settings, channel: Channel) -> dict[str, int]:
+    """Send the prepared messages waiting on ``channel``; return this batch's statuses."""
+    backend: EmailBackend | SmsBackend
+    if channel == Channel.SMS:
+        token = settings.twilio_auth_token
+        backend = sms_backend(settings, auth_token=token.get_secret_value() if token else None)
+    else:
+        backend = email_backend(settings, password=smtp_password(settings))
+    policy = SendPolicy(
+        lease=timedelta(seconds=settings.send_lease_seconds),
+        max_attempts=settings.max_send_attempts,
+        retry_base=timedelta(seconds=settings.retry_backoff_seconds),
+        actor=current_actor(),
+    )
+    outcome = send_prepared(
+        engine=engine_for(settings.db_url), backend=backend, channel=channel, limit=SEND_LIMIT,
+        policy=policy, now=lambda: datetime.now(UTC),
+    )  # fmt: skip
+    get_run_logger().info("%s: %d prepared message(s) claimed", channel.value, outcome.claimed)
+    return {status.value: outcome.statuses[status] for status in MessageStatus}
