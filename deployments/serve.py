@@ -13,6 +13,7 @@ from flows.call_reminders import call_reminders
 from flows.import_listing import import_listing
 from flows.log_call import log_call_flow
 from flows.mailing import mailing
+from flows.visit_done import visit_done
 from flows.visit_reminders import visit_reminders
 from flows.visits import visits
 
@@ -76,6 +77,11 @@ def build_deployments() -> list[RunnerDeployment]:
                 )
             ],
             concurrency_limit=1,  # the diary is read then written: one booking run at a time
+        ),
+        visit_done.to_deployment(
+            name="visit-done",
+            description="Clore une visite faite (compte rendu) : étape « visitée » et 2 h au registre.",
+            tags=["synergie", "visits"],
         ),
         visit_reminders.to_deployment(
             name="visit-reminders",

@@ -484,8 +484,76 @@ def demo() -> None:
             )
         )
     _print_mailing(result, False, settings)
+    _demo_calls_and_visits(settings)
     with _session() as session:
         _print_funnel(session)
+
+
+# What the demo's callers hear, in turn: about half the companies want a visit, as in the seed.
+DEMO_OUTCOMES = ("interested", "no-answer", "interested", "refused", "interested", "callback")
+
+
+def _demo_calls_and_visits(settings: Settings) -> None:
+    """Demo steps 5–7: a day of calls, visits booked for the interested, one moved, one cancelled."""
+    from datetime import timedelta
+
+    from sqlmodel import col, select
+
+    from flows.call_reminders import CallRemindersParams, call_reminders
+    from flows.visits import VisitsParams, visits
+    from models import CallOutcome, CallTask, Company, Visit, VisitStatus
+    from synergie.calls import add_caller, log_call
+    from synergie.rendering import MailTemplates
+    from synergie.visits import add_staff, cancel_visit, reschedule_visit
+
+    with _session() as session:
+        for number, name in enumerate(
+            ("Bénévole A (fictif)", "Bénévole B (fictif)", "Bénévole C (fictif)")
+        ):
+            add_caller(session=session, name=name, phone=f"+3363998990{number}",
+                       email=f"benevole{number + 1}@example.org", per_day=20, days=range(1, 8))  # fmt: skip
+        add_staff(session=session, name="Chargée de mission (fictive)", email="eit@example.org")
+    console.print(
+        "5. Trois bénévoles fictifs reçoivent la liste d'appels du jour (flow call_reminders)."
+    )
+    with _progress_bar():
+        call_reminders(CallRemindersParams(after_days=0, dry_run=False))
+    now = datetime.now(UTC)
+    with _session() as session:
+        called = session.exec(
+            select(Company).join(CallTask, col(CallTask.company_id) == Company.id)
+            .where(col(CallTask.outcome).is_(None)).order_by(Company.name)
+        ).all()  # fmt: skip
+        for index, company in enumerate(called):
+            outcome = CallOutcome(DEMO_OUTCOMES[index % len(DEMO_OUTCOMES)])
+            log_call(
+                session=session, company=company, outcome=outcome, notes="appel de démonstration",
+                on=(now + timedelta(days=7)).date() if outcome == CallOutcome.CALLBACK else None,
+                actor="staff:démo", now=now, call_minutes=settings.call_minutes,
+            )  # fmt: skip
+    console.print(f"   {len(called)} appels notés (intéressée, refus, pas de réponse, rappel…).")
+    console.print(
+        "6. Visites réservées pour les entreprises intéressées, invitations iCal (flow visits)."
+    )
+    with _progress_bar():
+        visits(VisitsParams(dry_run=False))
+    with _session() as session:
+        booked = session.exec(
+            select(Visit).where(Visit.status == VisitStatus.BOOKED).order_by(col(Visit.id))
+        ).all()
+        templates = MailTemplates(settings.templates_dir)
+        if len(booked) >= 2:
+            reschedule_visit(session=session, settings=settings, templates=templates, visit=booked[0],
+                             now=now, actor="staff:démo")  # fmt: skip
+            cancel_visit(session=session, settings=settings, templates=templates, visit=booked[1],
+                         now=now, actor="staff:démo", why="l'entreprise a demandé à annuler")  # fmt: skip
+    from synergie.cli_visits import _send_now
+
+    _send_now(settings, Channel.EMAIL)
+    console.print(
+        "7. Une visite déplacée (même UID, SEQUENCE + 1) et une annulée (METHOD:CANCEL) : "
+        f"voir {settings.outbox_dir / 'email'}"
+    )
 
 
 _add_subcommands()

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from channels.base import EmailBackend, SmsBackend
 from models.companies import get_company_by_siret
-from models.db import require_schema
+from models.db import require_schema, session_scope
 from models.enums import Channel, MessageStatus
 from synergie.rendering import SmsTemplates
 from synergie.sending import SendPolicy, send_prepared
@@ -22,8 +22,10 @@ from synergie.visits import (
     BookedVisit,
     book_interested,
     book_visit,
+    close_visit,
     due_reminders,
     enqueue_reminders,
+    find_visit,
 )
 from tasks.mailing import smtp_password, templates_for
 from tasks.runtime import current_actor, engine_for
@@ -119,3 +121,15 @@ def send_visit_messages(*, settings: Settings, channel: Channel) -> dict[str, in
     )  # fmt: skip
     get_run_logger().info("%s: %d prepared message(s) claimed", channel.value, outcome.claimed)
     return {status.value: outcome.statuses[status] for status in MessageStatus}
+
+
+@task(name="close-visit", cache_policy=NO_CACHE)
+def close_booked_visit(*, settings: Settings, siret: str, notes: str) -> dict[str, str | float]:
+    """Close the company's booked visit: stage visited, 2 h in the time ledger."""
+    with session_scope(engine_for(settings.db_url)) as session:
+        visit = find_visit(session=session, siret=siret)
+        entry = close_visit(
+            session=session, visit=visit, notes=notes, now=datetime.now(UTC),
+            actor=current_actor(), timezone=settings.timezone,
+        )  # fmt: skip
+        return {"siret": siret, "hours": entry.hours, "day": entry.day.isoformat()}

@@ -83,3 +83,24 @@ def test_visits_then_reminders_write_files_once(file_outbox: Settings) -> None:
         stages = connection.execute(sa.text("SELECT stage FROM company")).scalars().all()
     engine.dispose()
     assert set(stages) == {"visit_scheduled"}
+
+
+def test_the_done_form_closes_the_visit_and_books_two_hours(file_outbox: Settings) -> None:
+    from flows.visit_done import VisitDoneParams, visit_done
+    from models import Company, TimeEntry, VisitStatus
+
+    visits(VisitsParams(dry_run=False))
+    engine = make_engine(file_outbox.db_url)
+    with Session(engine) as session:
+        siret = session.exec(select(Company.siret)).first()
+    result = visit_done(VisitDoneParams(siret=siret or "", notes="Chutes de carton : 2 t/mois"))
+    assert result["hours"] == 2.0
+    with Session(engine) as session:
+        company = session.exec(select(Company).where(Company.siret == siret)).one()
+        visit = session.exec(select(Visit).where(Visit.company_id == company.id)).one()
+        ledger = session.exec(select(TimeEntry).where(TimeEntry.company_id == company.id)).all()
+    engine.dispose()
+    assert company.stage == Stage.VISITED and visit.status == VisitStatus.DONE
+    assert visit.notes == "Chutes de carton : 2 t/mois" and [e.hours for e in ledger] == [2.0]
+    with pytest.raises(ValueError, match="siret"):
+        VisitDoneParams(siret="123", notes="x")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email
 import sys
 from pathlib import Path
 
@@ -84,6 +85,19 @@ def test_demo_imports_the_sample_territory_and_prints_the_funnel(
     assert code == 0, err
     assert (cli_env / "demo" / "synergie.db").exists()
     assert "Entonnoir" in out and "Référence" in out
+    outbox = cli_env / "demo" / "outbox"
+    assert len(list((outbox / "sms").glob("*.sms"))) == 3  # one daily list per volunteer
+    methods = []
+    for path in (outbox / "email").glob("*.eml"):
+        for part in email.message_from_bytes(path.read_bytes()).walk():
+            if part.get_content_type() == "text/calendar":
+                methods.append(
+                    part.get_payload(decode=True).decode().split("METHOD:")[1].split()[0]
+                )
+    # Invitations, one moved (a second REQUEST for the same visit) and one cancelled.
+    assert methods.count("CANCEL") == 1 and methods.count("REQUEST") >= 3
+    scheduled = [line for line in out.splitlines() if "visite planifiée" in line]
+    assert scheduled and int(scheduled[0].split("│")[2]) > 0
     rows = [line for line in out.splitlines() if "Nouvelles entreprises" in line]
     assert rows and int(rows[0].split("│")[2]) >= 50
     # Run again: a fresh database each time, the same result.

@@ -530,9 +530,14 @@ def test_sms_templates_are_strict_and_one_line(tmp_path: Path) -> None:
     from synergie.rendering import SmsTemplates, TemplateProblem
 
     (tmp_path / "sms").mkdir()
-    (tmp_path / "sms" / "essai.txt.j2").write_text("Bonjour {{ nom }},\n\n  {{ n }} appels aujourd'hui.\n")
+    (tmp_path / "sms" / "essai.txt.j2").write_text(
+        "Bonjour {{ nom }},\n\n  {{ n }} appels aujourd'hui.\n"
+    )
     templates = SmsTemplates(tmp_path)
-    assert templates.render("essai", {"nom": "Élise", "n": 5}) == "Bonjour Élise, 5 appels aujourd'hui."
+    assert (
+        templates.render("essai", {"nom": "Élise", "n": 5})
+        == "Bonjour Élise, 5 appels aujourd'hui."
+    )
     with pytest.raises(TemplateProblem, match="nom"):
         templates.render("essai", {"n": 5})
     with pytest.raises(TemplateProblem, match="introuvable"):
