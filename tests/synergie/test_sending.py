@@ -64,3 +64,52 @@ def test_prepared_email_and_sms_go_out_once_with_their_parts(engine: sa.Engine) 
     with Session(engine) as session:
         assert {m.status for m in session.exec(select(Message))} == {MessageStatus.SENT}
         assert session.get(Company, company_id).stage == Stage.LISTED  # type: ignore[union-attr]
+
+
+def test_sms_faults_from_twilio_lose_nothing_and_send_nothing_twice(
+    engine: sa.Engine, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from models import Contact, OptOut
+    from synergie.settings import Settings
+    from synergie.transports import sms_backend
+    from tests.factories import make_contact
+    from tests.servers.twilio_server import FakeTwilio
+
+    numbers = ["+33639981001", "+33639981002", "+33639981003", "+33639981004"]
+    with Session(engine) as session:
+        company = make_company(session)
+        contacts = [make_contact(session, company, phone=n, identity=f"phone:{n}") for n in numbers]
+        ids = [c.id for c in contacts]
+        session.commit()
+    with engine.begin() as connection:
+        for contact_id, number in zip(ids, numbers, strict=True):
+            enqueue_prepared(connection, step="rappel", recipient=f"contact:{contact_id}", channel=Channel.SMS,
+                             to_address=number, content=prepared_sms("Rappel"), domain="example.org",
+                             now=NOW, contact_id=contact_id)  # fmt: skip
+    policy = SendPolicy(
+        lease=timedelta(minutes=5), max_attempts=5, retry_base=timedelta(milliseconds=1), actor="t"
+    )
+    with FakeTwilio() as server:
+        server.throttle_next(1)  # 429 for the first request
+        server.crash_next(0)
+        server.mark_invalid(numbers[2])  # 21211
+        server.mark_opted_out(numbers[3])  # 21610: replied STOP
+        settings = Settings(data_dir=tmp_path, sms_backend="twilio", twilio_account_sid=server.account_sid,
+                            twilio_from="+33639980000", twilio_api_url=server.url)  # fmt: skip
+        for round_ in range(6):
+            if round_ == 1:
+                server.crash_next(1)  # a 500 on the retry round
+            send_prepared(engine=engine, backend=sms_backend(settings, auth_token=server.auth_token),
+                          channel=Channel.SMS, limit=10, policy=policy, now=lambda: datetime.now(UTC))  # fmt: skip
+        delivered = sorted(m["to"] for m in server.messages)
+    assert delivered == numbers[:2]  # each good number exactly once, after the 429 and the 500
+    with Session(engine) as session:
+        statuses = {m.to_address: m.status for m in session.exec(select(Message))}
+        invalid = session.get(Contact, ids[2])
+        stops = session.exec(select(OptOut)).all()
+    assert statuses == {numbers[0]: MessageStatus.SENT, numbers[1]: MessageStatus.SENT,
+                        numbers[2]: MessageStatus.BOUNCED, numbers[3]: MessageStatus.BOUNCED}  # fmt: skip
+    assert invalid is not None and invalid.phone_invalid_at is not None
+    assert [(o.contact_id, o.channel, o.source) for o in stops] == [
+        (ids[3], Channel.SMS, "carrier-stop")
+    ]
