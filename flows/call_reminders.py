@@ -7,8 +7,10 @@ from datetime import UTC, date, datetime
 from prefect import flow
 from pydantic import BaseModel, Field
 
+from models.enums import Channel
 from synergie.settings import load_settings
-from tasks.calls import assign_todays_calls, enqueue_caller_digests, send_caller_digests
+from tasks.calls import assign_todays_calls, enqueue_caller_digests
+from tasks.outbox import send_prepared_messages
 
 
 class CallRemindersParams(BaseModel):
@@ -40,8 +42,9 @@ def call_reminders(params: CallRemindersParams = CallRemindersParams()) -> dict[
     if params.dry_run:
         return result
     enqueued = enqueue_caller_digests(settings=settings, day=day)
-    sent = send_caller_digests(settings=settings)
-    return {**result, "enqueued": enqueued, "sent_sms": sent["sms"], "sent_email": sent["email"]}
+    sms = send_prepared_messages(settings=settings, channel=Channel.SMS)
+    mail = send_prepared_messages(settings=settings, channel=Channel.EMAIL)
+    return {**result, "enqueued": enqueued, "sent_sms": sms["sent"], "sent_email": mail["sent"]}
 
 
 if __name__ == "__main__":

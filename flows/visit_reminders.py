@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field
 
 from models.enums import Channel
 from synergie.settings import load_settings
-from tasks.visits import queue_visit_reminders, send_visit_messages
+from tasks.outbox import send_prepared_messages
+from tasks.visits import queue_visit_reminders
 
 
 class VisitRemindersParams(BaseModel):
@@ -25,7 +26,7 @@ def visit_reminders(params: VisitRemindersParams = VisitRemindersParams()) -> di
     today = datetime.now(UTC).astimezone(settings.tz).date()
     day = params.day or today + timedelta(days=1)
     added = queue_visit_reminders(settings=settings, day=day)
-    sent = send_visit_messages(settings=settings, channel=Channel.SMS)
+    sent = send_prepared_messages(settings=settings, channel=Channel.SMS)
     return {"enqueued": added, **{f"sms_{k}": v for k, v in sent.items()}}
 
 

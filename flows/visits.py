@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field, field_validator
 
 from models.enums import Channel
 from synergie.settings import load_settings
-from tasks.visits import book_visits, send_visit_messages
+from tasks.outbox import send_prepared_messages
+from tasks.visits import book_visits
 
 
 class VisitsParams(BaseModel):
@@ -57,7 +58,7 @@ def visits(params: VisitsParams = VisitsParams()) -> dict[str, int]:  # noqa: B0
     )  # fmt: skip
     if params.dry_run:
         return {"would_book": len(booked)}
-    sent = send_visit_messages(settings=settings, channel=Channel.EMAIL)
+    sent = send_prepared_messages(settings=settings, channel=Channel.EMAIL)
     return {"booked": len(booked), **{f"email_{k}": v for k, v in sent.items()}}
 
 

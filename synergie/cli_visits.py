@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -54,12 +54,7 @@ def _send_now(settings: Any, channel: Any) -> int:
     else:
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
         backend = email_backend(settings, password=password)
-    policy = SendPolicy(
-        lease=timedelta(seconds=settings.send_lease_seconds),
-        max_attempts=settings.max_send_attempts,
-        retry_base=timedelta(seconds=settings.retry_backoff_seconds),
-        actor=_actor(),
-    )
+    policy = SendPolicy.from_settings(settings, actor=_actor())
     engine = make_engine(settings.db_url)
     try:
         outcome = send_prepared(

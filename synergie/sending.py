@@ -27,6 +27,7 @@ from synergie.outbox import (
     new_message_id,
     record_delivery,
 )
+from synergie.settings import Settings
 
 # Prepared messages carry no campaign: the claim for them is "campaign_id IS NULL, any step".
 PREPARED = None
@@ -79,6 +80,16 @@ class SendPolicy:
     max_attempts: int
     retry_base: timedelta
     actor: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, actor: str) -> SendPolicy:
+        """The policy the settings describe, for a run known as ``actor``."""
+        return cls(
+            lease=timedelta(seconds=settings.send_lease_seconds),
+            max_attempts=settings.max_send_attempts,
+            retry_base=timedelta(seconds=settings.retry_backoff_seconds),
+            actor=actor,
+        )
 
 
 def send_claimed(

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from prefect import task
 from prefect.artifacts import create_table_artifact
-from prefect.blocks.system import Secret
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 from sqlmodel import Session
 
 from models.companies import get_company_by_siret
 from models.db import require_schema, session_scope
-from models.enums import CallOutcome, Channel, MessageStatus
+from models.enums import CallOutcome, Channel
 from models.tables import Caller
 from synergie.calls import (
     CallerDigest,
@@ -29,16 +28,13 @@ from synergie.calls import (
 from synergie.mailing import sender_domain
 from synergie.rendering import SmsTemplates, programme_context
 from synergie.sending import (
-    SendPolicy,
     enqueue_prepared,
     prepared_email,
     prepared_sms,
-    send_prepared,
 )
 from synergie.settings import Settings
-from synergie.transports import email_backend, sms_backend
-from tasks.mailing import smtp_password, templates_for
-from tasks.runtime import current_actor, engine_for
+from tasks.mailing import templates_for
+from tasks.runtime import engine_for
 
 TWILIO_TOKEN_BLOCK = "synergie-twilio-auth-token"
 # A day's digests are a handful of messages: one batch per channel sends them all.
@@ -48,18 +44,6 @@ SEND_LIMIT = 1000
 @functools.cache
 def _sms_templates(override_dir: Path | None) -> SmsTemplates:
     return SmsTemplates(override_dir)
-
-
-def twilio_token(settings: Settings) -> str | None:
-    """The Twilio auth token: from SYNERGIE_TWILIO_AUTH_TOKEN, else a Prefect Secret block, else none."""
-    if settings.twilio_auth_token is not None:
-        return settings.twilio_auth_token.get_secret_value()
-    if settings.sms_backend != "twilio":
-        return None
-    try:
-        return str(Secret.load(TWILIO_TOKEN_BLOCK).get())  # type: ignore[union-attr]
-    except (ValueError, RuntimeError):  # no such block
-        return None
 
 
 @dataclass(frozen=True)
@@ -152,30 +136,6 @@ def enqueue_caller_digests(*, settings: Settings, day: date) -> int:
                 )  # fmt: skip
     get_run_logger().info("%d new digest messages for step %r", added, step)
     return added
-
-
-@task(name="send-caller-digests", cache_policy=NO_CACHE)
-def send_caller_digests(*, settings: Settings) -> dict[str, int]:
-    """Send every waiting prepared SMS and e-mail; return how many were sent per channel."""
-    policy = SendPolicy(
-        lease=timedelta(seconds=settings.send_lease_seconds),
-        max_attempts=settings.max_send_attempts,
-        retry_base=timedelta(seconds=settings.retry_backoff_seconds),
-        actor=current_actor(),
-    )
-    engine = engine_for(settings.db_url)
-    sent: dict[str, int] = {}
-    backends = (
-        (Channel.SMS, sms_backend(settings, auth_token=twilio_token(settings))),
-        (Channel.EMAIL, email_backend(settings, password=smtp_password(settings))),
-    )
-    for channel, backend in backends:
-        outcome = send_prepared(
-            engine=engine, backend=backend, channel=channel, limit=SEND_LIMIT, policy=policy,
-            now=lambda: datetime.now(UTC),
-        )  # fmt: skip
-        sent[channel.value] = outcome.statuses[MessageStatus.SENT]
-    return sent
 
 
 @task(name="find-company", cache_policy=NO_CACHE)

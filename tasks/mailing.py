@@ -5,12 +5,11 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.blocks.system import Secret
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
@@ -30,9 +29,7 @@ from synergie.rendering import MailTemplates
 from synergie.sending import BatchOutcome, RateLimiter, SendPolicy
 from synergie.settings import Settings
 from synergie.transports import check_email_settings, email_backend
-from tasks.runtime import current_actor, engine_for
-
-SMTP_PASSWORD_BLOCK = "synergie-smtp-password"
+from tasks.runtime import current_actor, engine_for, smtp_password
 
 
 @functools.cache
@@ -57,18 +54,6 @@ class MailingPlan:
     max_per_run: int
     rate_per_minute: int | None
     dry_run: bool
-
-
-def smtp_password(settings: Settings) -> str | None:
-    """The SMTP password: from SYNERGIE_SMTP_PASSWORD, else from a Prefect Secret block, else none."""
-    if settings.smtp_password is not None:
-        return settings.smtp_password.get_secret_value()
-    if settings.email_backend != "smtp" or not settings.smtp_user:
-        return None
-    try:
-        return str(Secret.load(SMTP_PASSWORD_BLOCK).get())  # type: ignore[union-attr]
-    except (ValueError, RuntimeError):  # no such block
-        return None
 
 
 @task(name="prepare-mailing", cache_policy=NO_CACHE)
@@ -151,12 +136,7 @@ def preview_mailing(*, settings: Settings, plan: MailingPlan) -> list[dict[str, 
 def send_mail_batch(*, settings: Settings, plan: MailingPlan, limit: int) -> BatchOutcome:
     """Claim, send and record one batch over one connection."""
     backend = email_backend(settings, password=smtp_password(settings))
-    policy = SendPolicy(
-        lease=timedelta(seconds=settings.send_lease_seconds),
-        max_attempts=settings.max_send_attempts,
-        retry_base=timedelta(seconds=settings.retry_backoff_seconds),
-        actor=current_actor(),
-    )
+    policy = SendPolicy.from_settings(settings, actor=current_actor())
     composer = MailComposer(
         settings=settings, templates=templates_for(settings), template=plan.step
     )

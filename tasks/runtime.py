@@ -8,10 +8,48 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.blocks.system import Secret
 from prefect.runtime import flow_run
 
+from channels.base import EmailBackend, SmsBackend
 from models.db import make_engine
+from models.enums import Channel
 from synergie.progress import report_progress
+from synergie.settings import Settings
+from synergie.transports import email_backend, sms_backend
+
+SMTP_PASSWORD_BLOCK = "synergie-smtp-password"
+TWILIO_TOKEN_BLOCK = "synergie-twilio-auth-token"
+
+
+def _secret(value: object, block: str, wanted: bool) -> str | None:
+    """A secret from the environment (already in Settings), else from a Prefect Secret block."""
+    if value is not None:
+        return value.get_secret_value()  # type: ignore[attr-defined]
+    if not wanted:
+        return None
+    try:
+        return str(Secret.load(block).get())  # type: ignore[union-attr]
+    except (ValueError, RuntimeError):  # no such block
+        return None
+
+
+def smtp_password(settings: Settings) -> str | None:
+    """The SMTP password: SYNERGIE_SMTP_PASSWORD, else the Secret block, else none."""
+    wanted = settings.email_backend == "smtp" and bool(settings.smtp_user)
+    return _secret(settings.smtp_password, SMTP_PASSWORD_BLOCK, wanted)
+
+
+def twilio_token(settings: Settings) -> str | None:
+    """The Twilio auth token: SYNERGIE_TWILIO_AUTH_TOKEN, else the Secret block, else none."""
+    return _secret(settings.twilio_auth_token, TWILIO_TOKEN_BLOCK, settings.sms_backend == "twilio")
+
+
+def backend_for(settings: Settings, channel: Channel) -> EmailBackend | SmsBackend:
+    """The configured backend of ``channel``, its secret fetched from the environment or a block."""
+    if channel == Channel.SMS:
+        return sms_backend(settings, auth_token=twilio_token(settings))
+    return email_backend(settings, password=smtp_password(settings))
 
 
 @functools.cache

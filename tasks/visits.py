@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from prefect import task
 from prefect.artifacts import create_table_artifact
@@ -10,14 +10,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 from sqlmodel import Session
 
-from channels.base import EmailBackend, SmsBackend
 from models.companies import get_company_by_siret
 from models.db import require_schema, session_scope
-from models.enums import Channel, MessageStatus
 from synergie.rendering import SmsTemplates
-from synergie.sending import SendPolicy, send_prepared
 from synergie.settings import Settings
-from synergie.transports import email_backend, sms_backend
 from synergie.visits import (
     BookedVisit,
     book_interested,
@@ -27,7 +23,7 @@ from synergie.visits import (
     enqueue_reminders,
     find_visit,
 )
-from tasks.mailing import smtp_password, templates_for
+from tasks.mailing import templates_for
 from tasks.runtime import current_actor, engine_for
 
 SEND_LIMIT = 1000
@@ -98,29 +94,6 @@ def queue_visit_reminders(*, settings: Settings, day: date) -> int:
         session.commit()
     get_run_logger().info("%d reminder(s) due for %s, %d new", len(reminders), day, added)
     return added
-
-
-@task(name="send-prepared", cache_policy=NO_CACHE)
-def send_visit_messages(*, settings: Settings, channel: Channel) -> dict[str, int]:
-    """Send the prepared messages waiting on ``channel``; return this batch's statuses."""
-    backend: EmailBackend | SmsBackend
-    if channel == Channel.SMS:
-        token = settings.twilio_auth_token
-        backend = sms_backend(settings, auth_token=token.get_secret_value() if token else None)
-    else:
-        backend = email_backend(settings, password=smtp_password(settings))
-    policy = SendPolicy(
-        lease=timedelta(seconds=settings.send_lease_seconds),
-        max_attempts=settings.max_send_attempts,
-        retry_base=timedelta(seconds=settings.retry_backoff_seconds),
-        actor=current_actor(),
-    )
-    outcome = send_prepared(
-        engine=engine_for(settings.db_url), backend=backend, channel=channel, limit=SEND_LIMIT,
-        policy=policy, now=lambda: datetime.now(UTC),
-    )  # fmt: skip
-    get_run_logger().info("%s: %d prepared message(s) claimed", channel.value, outcome.claimed)
-    return {status.value: outcome.statuses[status] for status in MessageStatus}
 
 
 @task(name="close-visit", cache_policy=NO_CACHE)
