@@ -268,8 +268,11 @@ def _synergie_columns(header: Sequence[str], path: Path) -> dict[str, int]:
 
 
 def commune_pattern(communes: Iterable[str]) -> re.Pattern[bytes]:
-    """A regex on raw bytes matching any of the commune codes (every line holding one matches)."""
-    return re.compile(b"|".join(re.escape(code.encode()) for code in sorted(set(communes))))
+    """A regex on raw bytes matching a commune code that ends a field (any line holding one as a field)."""
+    codes = b"|".join(re.escape(code.encode()) for code in sorted(set(communes)))
+    # A commune code is a whole field, so the match must end where a field ends. Only a
+    # lookahead: a lookbehind would cost the regex its fast literal scan (10x slower).
+    return re.compile(b"(?:" + codes + rb')(?=[,;"\t\r\n]|\Z)')
 
 
 def commune_prefilter(communes: Iterable[str]) -> Callable[[bytes], bool] | None:
