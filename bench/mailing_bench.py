@@ -223,7 +223,7 @@ def main() -> None:
     )
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=1)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="synergie-mailing-bench-") as tmp:
         workdir = Path(tmp)

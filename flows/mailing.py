@@ -37,8 +37,14 @@ class MailingParams(BaseModel):
     batch_size: int = Field(
         default=100, ge=1, le=1000, description="Messages par lot (une connexion SMTP par lot)"
     )
+    # One batch at a time keeps the promise that a crash re-sends at most one message;
+    # N batches in parallel go faster but a crash may then re-send up to N.
     concurrency: int = Field(
-        default=2, ge=1, le=8, description="Lots envoyés en parallèle (une connexion chacun)"
+        default=1,
+        ge=1,
+        le=8,
+        description="Lots envoyés en parallèle (une connexion chacun) ; un arrêt brutal peut "
+        "alors renvoyer jusqu'à ce nombre de messages",
     )
     max_per_run: int = Field(
         default=500, ge=1, le=100_000, description="Messages au plus pendant ce passage"
