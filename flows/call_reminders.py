@@ -29,7 +29,7 @@ class CallRemindersParams(BaseModel):
     )
 
 
-@flow(name="call-reminders")
+@flow(name="call_reminders")
 def call_reminders(params: CallRemindersParams = CallRemindersParams()) -> dict[str, int]:  # noqa: B008 (the form's default)
     """Assign the day's calls, enqueue each caller's digest once, send them, and return the counts."""
     settings = load_settings()

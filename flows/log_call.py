@@ -29,7 +29,7 @@ class CallOutcomeInput(RunInput):
     by: str = Field(min_length=1, max_length=100, description="Votre nom, gardé dans l'historique")
 
 
-@flow(name="log-call")
+@flow(name="log_call")
 def log_call_flow(siret: str, timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS) -> dict[str, str]:
     """Check the company exists, pause for the outcome form, then log the call."""
     settings = load_settings()

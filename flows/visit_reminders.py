@@ -19,7 +19,7 @@ class VisitRemindersParams(BaseModel):
     day: date | None = Field(default=None, description="Jour des visites (vide : demain)")
 
 
-@flow(name="visit-reminders")
+@flow(name="visit_reminders")
 def visit_reminders(params: VisitRemindersParams = VisitRemindersParams()) -> dict[str, int]:  # noqa: B008
     """Queue the day-before SMS reminders and send the prepared SMS waiting in the outbox."""
     settings = load_settings()

@@ -84,7 +84,7 @@ def calls_remind(
         bool, typer.Option(help="Montrer la répartition sans rien écrire ni envoyer")
     ] = False,
 ) -> None:
-    """Répartit les appels du jour et envoie à chaque appelant son SMS et sa liste (flow call-reminders)."""
+    """Répartit les appels du jour et envoie à chaque appelant son SMS et sa liste (flow call_reminders)."""
     from flows.call_reminders import CallRemindersParams, call_reminders
     from synergie.cli import _prefect_notice, _settings, console
 

@@ -175,7 +175,7 @@ def _check_slot(company: str, chosen: datetime) -> None:
 
 @visits_app.command("remind")
 def visits_remind() -> None:
-    """Envoie le SMS de rappel des visites de demain (flow visit-reminders)."""
+    """Envoie le SMS de rappel des visites de demain (flow visit_reminders)."""
     from flows.visit_reminders import VisitRemindersParams, visit_reminders
     from synergie.cli import _prefect_notice, _settings, console
 
