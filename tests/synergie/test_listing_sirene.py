@@ -141,3 +141,23 @@ def test_the_fast_scan_finds_exactly_what_a_plain_reading_finds(
     report = run(engine, path, tmp_path, ListingFilter(communes=frozenset({NUITS, GEVREY})))
     assert len(expected) > 500
     assert set(imported(engine)) == expected and report.created == len(expected)
+
+
+def test_records_spanning_lines_are_rebuilt_without_falling_back(
+    engine: sa.Engine, tmp_path: Path, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    rows = [
+        row(1, complementAdresseEtablissement="BAT B\nZA"),  # newline before the commune code
+        row(
+            2, enseigne1Etablissement="LE\nCOMPTOIR", denominationUsuelleEtablissement=""
+        ),  # after it
+        row(3),
+    ]
+    path = write(tmp_path / "spans.csv", rows)
+    with caplog.at_level("WARNING"):
+        report = run(engine, path, tmp_path, ListingFilter(communes=frozenset({NUITS})))
+    assert report.created == 3 and report.rejected == 0
+    assert not [r for r in caplog.records if "trying again" in r.getMessage()]  # no second scan
+    found = imported(engine)
+    assert found[rows[0]["siret"]].address == "BAT B ZA, 3 rue DES FRERES"
+    assert found[rows[1]["siret"]].name == "LE COMPTOIR"
