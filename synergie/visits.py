@@ -183,8 +183,32 @@ def _booking(visit: Visit) -> Booking:
     )  # fmt: skip
 
 
-def load_diary(*, session: Session, settings: Settings, exclude: int | None = None) -> Diary:
-    """Return a diary of every active staff member holding the booked visits (but ``exclude``)."""
+DIARY_LOCK = 20_261_129  # the PostgreSQL advisory lock that serialises bookings
+
+
+def lock_diaries(session: Session) -> None:
+    """Hold the booking lock until the transaction ends, so two runs never book the same slot.
+
+    The diary is read, then written: without the lock two runs at once (the schedule and
+    a CLI run) could each see a slot free and both take it.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": DIARY_LOCK})
+    else:
+        # SQLite: a first write statement takes the database's write lock until commit
+        # (others wait on busy_timeout); it must come before the diary is read.
+        session.execute(sa.text("UPDATE staff_member SET id = id WHERE 0 = 1"))
+
+
+def load_diary(
+    *, session: Session, settings: Settings, exclude: int | None = None, for_booking: bool = False
+) -> Diary:
+    """Return a diary of every active staff member holding the booked visits (but ``exclude``).
+
+    ``for_booking`` takes the booking lock first, for callers that will write to it.
+    """
+    if for_booking:
+        lock_diaries(session)
     staff = load_staff(session=session, timezone=settings.timezone)
     if not staff:
         raise VisitError(
@@ -431,7 +455,7 @@ def book_visit(
             f"{company.name} n'attend pas de visite (étape « {company.stage} ») : seule une "
             "entreprise appelée et intéressée peut être visitée."
         )
-    diary = diary or load_diary(session=session, settings=settings)
+    diary = diary or load_diary(session=session, settings=settings, for_booking=True)
     if visit_start is None:
         booking = diary.book_earliest(now=now, company_id=company.id)
     else:
@@ -471,6 +495,7 @@ def book_interested(
     actor: str,
 ) -> list[BookedVisit]:
     """Book the earliest slot for every interested company, one diary for the whole run."""
+    lock_diaries(session)  # before choosing: another run may have just booked some of them
     companies = interested_companies(session=session)
     if not companies:
         return []
@@ -513,9 +538,11 @@ def reschedule_visit(
     _require_booked(visit)
     if visit_start is None:
         # The visit stays in the diary, so the earliest free slot is another one.
-        booking = load_diary(session=session, settings=settings).book_earliest(now=now)
+        booking = load_diary(session=session, settings=settings, for_booking=True).book_earliest(
+            now=now
+        )
     else:
-        diary = load_diary(session=session, settings=settings, exclude=visit.id)
+        diary = load_diary(session=session, settings=settings, exclude=visit.id, for_booking=True)
         booking = book_chosen_slot(diary, visit_start, now=now)
     visit.staff_id = booking.staff_id  # type: ignore[assignment]
     visit.starts_at, visit.ends_at = booking.visit_start, booking.visit_end

@@ -332,3 +332,56 @@ def test_interested_uses_the_latest_answered_call(engine: sa.Engine) -> None:
         )
     with Session(engine) as session:
         assert interested_companies(session=session) == []
+
+
+def test_two_booking_runs_at_once_never_take_the_same_slot(db_url: str) -> None:
+    """The schedule and a CLI run booking together: the lock makes the second wait its turn."""
+    import threading
+
+    from models.db import make_engine
+    from synergie.rendering import MailTemplates
+    from synergie.settings import Settings
+    from synergie.visits import add_staff, book_interested
+
+    engine = make_engine(db_url)
+    with Session(engine, expire_on_commit=False) as session:
+        add_staff(session=session, name="Claire Martin", email="claire@example.org")
+        for _ in range(6):
+            company = make_company(session, stage=Stage.CALLED)
+            contact = make_contact(session, company)
+            session.add(CallTask(company_id=company.id, contact_id=contact.id, due_on=NOW.date(),  # type: ignore[arg-type]
+                                 outcome=CallOutcome.INTERESTED, logged_at=NOW))  # fmt: skip
+        session.commit()
+    settings = Settings(database_url=db_url)
+    start, errors = threading.Barrier(2), []
+
+    def run() -> None:
+        own = make_engine(db_url)
+        try:
+            with Session(own, expire_on_commit=False) as session:
+                start.wait()
+                book_interested(
+                    session=session,
+                    settings=settings,
+                    templates=MailTemplates(),
+                    now=NOW,
+                    actor="t",
+                )
+                session.commit()
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            own.dispose()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with Session(engine) as session:
+        booked = session.exec(select(Visit)).all()
+    engine.dispose()
+    assert len(booked) == 6  # each company once
+    spans = sorted((v.reserved_start, v.reserved_end) for v in booked)
+    assert all(earlier[1] <= later[0] for earlier, later in zip(spans, spans[1:], strict=False))
