@@ -20,6 +20,15 @@ def test_ruff_finds_nothing() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_mypy_finds_nothing(tmp_path: Path) -> None:
+    packages = ["synergie", "models", "channels", "tasks", "flows", "portal", "deployments"]
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / "mypy"), *packages],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
 def test_prefect_is_imported_only_by_flows_tasks_deployments_and_the_portal_emitter() -> None:
     allowed = ("flows/", "tasks/", "deployments/", "portal/events.py")
     offenders = [
