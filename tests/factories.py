@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from sqlmodel import Session
 from stdnum import luhn
 
-from models import Company, Contact, Stage
+from models import CallOutcome, CallTask, Company, Contact, Stage
 
 _counter = itertools.count(1)
 
@@ -61,3 +61,22 @@ def write_csv(path: Path, text: str, *, encoding: str = "utf-8") -> Path:
 
 
 NOW = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+
+
+def make_interested_company(
+    session: Session, *, phone: str | None = "+33612345678", **fields: object
+) -> Company:
+    """A company at ``called`` whose last call found it interested, with one contact: ready for a visit."""
+    company = make_company(session, stage=Stage.CALLED, **fields)
+    contact = make_contact(session, company, phone=phone)
+    session.add(
+        CallTask(
+            company_id=company.id,  # type: ignore[arg-type]
+            contact_id=contact.id,
+            due_on=date(2026, 10, 30),
+            outcome=CallOutcome.INTERESTED,
+            logged_at=NOW,
+        )
+    )
+    session.flush()
+    return company

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from flows.visit_reminders import VisitRemindersParams, visit_reminders
 from flows.visits import VisitsParams, visits
-from models import CallOutcome, CallTask, Stage, Visit
+from models import Stage, Visit
 from models.db import make_engine, session_scope
 from synergie.settings import Settings
 from synergie.visits import add_staff
-from tests.factories import NOW, make_company, make_contact
+from tests.factories import make_interested_company
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -27,17 +25,7 @@ def file_outbox(sqlite_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> S
     with session_scope(engine) as session:
         add_staff(session=session, name="Claire Martin", email="claire@example.org")
         for _ in range(2):
-            company = make_company(session, stage=Stage.CALLED)
-            contact = make_contact(session, company, phone="+33612345678")
-            session.add(
-                CallTask(
-                    company_id=company.id,
-                    contact_id=contact.id,
-                    due_on=date(2026, 10, 30),  # type: ignore[arg-type]
-                    outcome=CallOutcome.INTERESTED,
-                    logged_at=NOW,
-                )  # fmt: skip
-            )
+            make_interested_company(session)
     engine.dispose()
     return sqlite_settings
 

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pytest
 import typer
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from models import CallOutcome, CallTask, Company, StaffMember, Stage, TimeEntry, Visit, VisitStatus
+from models import Company, StaffMember, Stage, TimeEntry, Visit, VisitStatus
 from models.db import make_engine, session_scope
 from synergie.cli import CliError
 from synergie.cli_visits import staff_app, visits_app
 from synergie.rendering import MailTemplates
 from synergie.settings import Settings
 from synergie.visits import add_staff, book_visit, propose
-from tests.factories import NOW, make_company, make_contact
+from tests.factories import make_interested_company
 
 app = typer.Typer()
 app.add_typer(staff_app, name="staff")
@@ -31,17 +31,7 @@ def company(sqlite_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Compa
     engine = make_engine(sqlite_settings.db_url)
     with session_scope(engine) as session:
         add_staff(session=session, name="Claire Martin", email="claire@example.org")
-        found = make_company(session, stage=Stage.CALLED)
-        contact = make_contact(session, found, phone="+33612345678")
-        session.add(
-            CallTask(
-                company_id=found.id,
-                contact_id=contact.id,
-                due_on=date(2026, 10, 30),  # type: ignore[arg-type]
-                outcome=CallOutcome.INTERESTED,
-                logged_at=NOW,
-            )  # fmt: skip
-        )
+        found = make_interested_company(session)
     engine.dispose()
     return found
 

@@ -44,7 +44,7 @@ from synergie.visits import (
     record_reply,
     reschedule_visit,
 )
-from tests.factories import NOW, make_company, make_contact
+from tests.factories import NOW, make_company, make_interested_company
 
 # NOW is Monday 2 November 2026, 10:30 in Paris; two working days' notice: Wednesday 4.
 FIRST_VISIT = datetime(2026, 11, 4, 9, 0, tzinfo=UTC)  # 10:00 in Paris, preparation from 9:00
@@ -53,25 +53,6 @@ FIRST_VISIT = datetime(2026, 11, 4, 9, 0, tzinfo=UTC)  # 10:00 in Paris, prepara
 @pytest.fixture
 def templates() -> MailTemplates:
     return MailTemplates()
-
-
-def interested(
-    session: Session, *, phone: str | None = "+33612345678", **fields: object
-) -> Company:
-    """A company at ``called`` whose last call found it interested, with one contact."""
-    company = make_company(session, stage=Stage.CALLED, **fields)
-    contact = make_contact(session, company, phone=phone)
-    session.add(
-        CallTask(
-            company_id=company.id,  # type: ignore[arg-type]
-            contact_id=contact.id,
-            due_on=date(2026, 10, 30),
-            outcome=CallOutcome.INTERESTED,
-            logged_at=NOW,
-        )
-    )
-    session.flush()
-    return company
 
 
 def with_staff(session: Session) -> None:
@@ -107,7 +88,9 @@ def test_booking_moves_the_stage_and_queues_one_parsable_invitation(
 ) -> None:
     with session_scope(engine) as session:
         with_staff(session)
-        company = interested(session, address="3 rue des Vignes", commune="Nuits-Saint-Georges")
+        company = make_interested_company(
+            session, address="3 rue des Vignes", commune="Nuits-Saint-Georges"
+        )
         make_company(session, stage=Stage.CALLED)  # called, but no interested call
     booked = book_all(engine, settings, templates)
     assert [b.company for b in booked] == [company.name] and booked[0].enqueued
@@ -140,8 +123,8 @@ def test_two_companies_get_two_distinct_slots_and_proposals_skip_them(
 ) -> None:
     with session_scope(engine) as session:
         with_staff(session)
-        interested(session)
-        interested(session)
+        make_interested_company(session)
+        make_interested_company(session)
     booked = book_all(engine, settings, templates)
     starts = sorted(b.visit.starts_at for b in booked)
     assert starts[0] == FIRST_VISIT and starts[1] >= FIRST_VISIT + timedelta(hours=2, minutes=30)
@@ -155,7 +138,7 @@ def test_chosen_slot_is_checked(
 ) -> None:
     with session_scope(engine) as session:
         with_staff(session)
-        company = interested(session)
+        company = make_interested_company(session)
         saturday = datetime(2026, 11, 7, 10, 0, tzinfo=UTC)
         with pytest.raises(BookingConflict, match="week-end"):
             book_visit(session=session, settings=settings, templates=templates, company=company,
@@ -173,7 +156,7 @@ def test_reschedule_keeps_the_uid_and_increments_the_sequence(
 ) -> None:
     with session_scope(engine) as session:
         with_staff(session)
-        interested(session)
+        make_interested_company(session)
     book_all(engine, settings, templates)
     with session_scope(engine) as session:
         visit = session.exec(select(Visit)).one()
@@ -196,7 +179,7 @@ def test_cancel_sends_cancel_with_a_higher_sequence_and_moves_back(
 ) -> None:
     with session_scope(engine) as session:
         with_staff(session)
-        company = interested(session)
+        company = make_interested_company(session)
     book_all(engine, settings, templates)
     with session_scope(engine) as session:
         visit = session.exec(select(Visit)).one()
@@ -230,7 +213,7 @@ def test_accepted_then_declined_reply_frees_the_slot(
 ) -> None:
     with session_scope(engine) as session:
         with_staff(session)
-        company = interested(session)
+        company = make_interested_company(session)
     book_all(engine, settings, templates)
     with session_scope(engine) as session:
         uid = session.exec(select(Visit)).one().uid
@@ -247,7 +230,7 @@ def test_accepted_then_declined_reply_frees_the_slot(
         assert session.get(Company, company.id).stage == Stage.CALLED  # type: ignore[union-attr]
         assert len(invitations(session)) == 1  # no CANCEL for a visit the company declined
     with session_scope(engine) as session:
-        other = interested(session)
+        other = make_interested_company(session)
     booked = book_all(engine, settings, templates)
     by_company = {b.visit.company_id: b.visit.starts_at for b in booked}
     assert FIRST_VISIT in by_company.values() and other.id in by_company
@@ -258,7 +241,7 @@ def test_done_moves_to_visited_and_logs_two_hours(
 ) -> None:
     with session_scope(engine) as session:
         with_staff(session)
-        company = interested(session)
+        company = make_interested_company(session)
     book_all(engine, settings, templates)
     with session_scope(engine) as session:
         visit = session.exec(select(Visit)).one()
@@ -280,11 +263,11 @@ def test_reminders_only_for_reachable_confirmed_visits_once_per_day(
 ) -> None:
     with session_scope(engine) as session:
         with_staff(session)
-        good = interested(session)
-        declined = interested(session)
-        opted = interested(session)
-        bad_phone = interested(session, phone="12")
-        company_out = interested(session)
+        good = make_interested_company(session)
+        declined = make_interested_company(session)
+        opted = make_interested_company(session)
+        bad_phone = make_interested_company(session, phone="12")
+        company_out = make_interested_company(session)
     booked = book_all(engine, settings, templates)
     by_company = {b.visit.company_id: b.visit for b in booked}
     with session_scope(engine) as session:
@@ -321,7 +304,7 @@ def test_reminders_only_for_reachable_confirmed_visits_once_per_day(
 
 def test_interested_uses_the_latest_answered_call(engine: sa.Engine) -> None:
     with session_scope(engine) as session:
-        company = interested(session)
+        company = make_interested_company(session)
         session.add(
             CallTask(
                 company_id=company.id,
@@ -347,10 +330,7 @@ def test_two_booking_runs_at_once_never_take_the_same_slot(db_url: str) -> None:
     with Session(engine, expire_on_commit=False) as session:
         add_staff(session=session, name="Claire Martin", email="claire@example.org")
         for _ in range(6):
-            company = make_company(session, stage=Stage.CALLED)
-            contact = make_contact(session, company)
-            session.add(CallTask(company_id=company.id, contact_id=contact.id, due_on=NOW.date(),  # type: ignore[arg-type]
-                                 outcome=CallOutcome.INTERESTED, logged_at=NOW))  # fmt: skip
+            make_interested_company(session)
         session.commit()
     settings = Settings(database_url=db_url)
     start, errors = threading.Barrier(2), []
