@@ -66,35 +66,53 @@ ResultCallback = Callable[[DeliveryResult], None]
 
 
 class ResultLog(list[DeliveryResult]):
-    """A batch's results, each handed to ``on_result`` the moment it is known.
+    """A batch's results, each handed to ``on_result`` in order, in time for the outbox.
 
-    The outbox records a message before the next one is attempted, so a run killed in the
-    middle of a batch re-sends at most one message; the callback is how it hears in time.
+    The outbox must record message k before message k+1 can be accepted by the server, so
+    that a run killed in the middle of a batch re-sends at most one message. ``append``
+    hands a result over at once. A pipelining backend may ``hold`` one instead and
+    ``release`` it a little later, while the server is busy with the next message's first
+    command: whatever happens, a held result is released before the next ``hold`` or
+    ``append``, and the backend releases the last one before it returns.
     """
 
     def __init__(self, on_result: ResultCallback | None = None) -> None:
         super().__init__()
         self.on_result = on_result
+        self._held: DeliveryResult | None = None
 
     def append(self, result: DeliveryResult) -> None:
-        super().append(result)
-        if self.on_result is not None:
-            self.on_result(result)
+        self.hold(result)
+        self.release()
 
     def extend(self, results: Iterable[DeliveryResult]) -> None:
         for result in results:
             self.append(result)
+
+    def hold(self, result: DeliveryResult) -> None:
+        """Keep ``result`` (after releasing any result held before it) until ``release``."""
+        self.release()
+        super().append(result)
+        self._held = result
+
+    def release(self) -> None:
+        """Hand the held result, if any, to ``on_result``."""
+        held, self._held = self._held, None
+        if held is not None and self.on_result is not None:
+            self.on_result(held)
 
 
 @runtime_checkable
 class EmailBackend(Protocol):
     """Sends a batch over one connection; one bad address never aborts the batch.
 
-    ``on_result`` is called with each message's result before the next one is attempted.
+    ``messages`` may be a lazy iterable (rendered as it is read). ``on_result`` is called
+    with each message's result, in order, before the next message can be accepted by the
+    server (see ``ResultLog``).
     """
 
     def send_messages(
-        self, messages: list[OutgoingEmail], on_result: ResultCallback | None = None
+        self, messages: Iterable[OutgoingEmail], on_result: ResultCallback | None = None
     ) -> list[DeliveryResult]: ...
 
 
@@ -103,5 +121,5 @@ class SmsBackend(Protocol):
     """Sends a batch of SMS; one bad number never aborts the batch; ``on_result`` as for e-mail."""
 
     def send_messages(
-        self, messages: list[OutgoingSms], on_result: ResultCallback | None = None
+        self, messages: Iterable[OutgoingSms], on_result: ResultCallback | None = None
     ) -> list[DeliveryResult]: ...

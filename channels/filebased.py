@@ -9,7 +9,7 @@ import os
 import re
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -76,7 +76,7 @@ class FileEmailBackend:
         return self.directory / file_name_for(message.key, ".eml")
 
     def send_messages(
-        self, messages: list[OutgoingEmail], on_result: ResultCallback | None = None
+        self, messages: Iterable[OutgoingEmail], on_result: ResultCallback | None = None
     ) -> list[DeliveryResult]:
         """Write one .eml per message; return one result per message, in order."""
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -136,7 +136,7 @@ class FileSmsBackend:
         return f"{head}\n{message.body}".encode()
 
     def send_messages(
-        self, messages: list[OutgoingSms], on_result: ResultCallback | None = None
+        self, messages: Iterable[OutgoingSms], on_result: ResultCallback | None = None
     ) -> list[DeliveryResult]:
         """Write one .sms per message; return one result per message, in order."""
         self.directory.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 
 from channels.base import DeliveryResult, OutgoingEmail, OutgoingSms, ResultCallback, ResultLog
@@ -44,9 +44,10 @@ class MemoryEmailBackend:
         self.failures[address.lower()] = error
 
     def send_messages(
-        self, messages: list[OutgoingEmail], on_result: ResultCallback | None = None
+        self, messages: Iterable[OutgoingEmail], on_result: ResultCallback | None = None
     ) -> list[DeliveryResult]:
         """Record each message in ``outbox`` unless it is set to fail; one result per message."""
+        messages = list(messages)
         self.batch_sizes.append(len(messages))
         results = ResultLog(on_result)
         for message in messages:
@@ -87,9 +88,10 @@ class MemorySmsBackend:
         self.failures[number] = error
 
     def send_messages(
-        self, messages: list[OutgoingSms], on_result: ResultCallback | None = None
+        self, messages: Iterable[OutgoingSms], on_result: ResultCallback | None = None
     ) -> list[DeliveryResult]:
         """Record each SMS in ``outbox`` unless it is set to fail; one result per message."""
+        messages = list(messages)
         self.batch_sizes.append(len(messages))
         results = ResultLog(on_result)
         for message in messages:

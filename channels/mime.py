@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.charset import BASE64, Charset
-from email.header import Header
 from email.message import Message
 from email.utils import encode_rfc2231, format_datetime, formataddr, parseaddr
 from functools import lru_cache
@@ -31,6 +30,9 @@ _BREAKS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]+")
 _FIELD_NAME = re.compile(r"[!-9;-~]+\Z")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _MESSAGE_ID = re.compile(r"<[^<>\s@]+@[^<>\s@]+>\Z")
+# A bare ASCII address with a dot-atom local part: its own addr-spec, no parsing needed.
+_ATOM = r"[A-Za-z0-9!#$%&*+/=?^_`{|}~-]+"
+_PLAIN_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\Z")
 # Headers compose_email owns; Reply-To is left out on purpose: a message may override the default.
 _OWNED_HEADERS = frozenset(
     {
@@ -59,6 +61,8 @@ def single_line(value: str) -> str:
 
 def envelope_address(address: str) -> str:
     """Return the ASCII addr-spec of a bare or ``Name <addr>`` address, for SMTP and headers."""
+    if _PLAIN_ADDRESS.match(address):  # the common case, and what the slow path would return
+        return address
     text = single_line(address).strip()
     _, addr = parseaddr(text)
     local, at, domain = addr.rpartition("@")
@@ -77,21 +81,42 @@ def envelope_address(address: str) -> str:
 @lru_cache(maxsize=64)  # the sender and reply-to repeat on every message of a run
 def _mailbox(address: str, name: str = "") -> str:
     """Return an address header value, the display name quoted or RFC 2047-encoded as needed."""
-    display, _ = parseaddr(single_line(address).strip())
+    display = "" if _PLAIN_ADDRESS.match(address) else parseaddr(single_line(address).strip())[0]
     return formataddr((single_line(name or display).strip(), envelope_address(address)), _UTF8_B64)
 
 
 def _header_value(value: str, name: str = "Subject") -> str:
-    """Return ``value`` on one line, or as folded UTF-8 encoded words when it is not ASCII.
-
-    Encoded words are at most 75 characters each (RFC 2047): a long subject becomes several,
-    already folded, which ``_fold`` then leaves alone.
-    """
+    """Return ``value`` on one line, or as folded UTF-8 encoded words when it is not ASCII."""
     value = single_line(value).strip()
     if value.isascii():
         return value
-    # maxlinelen 75: the stdlib lets a continuation line's word reach 76 characters at 76.
-    return Header(value, _UTF8_B64, header_name=name).encode(linesep="\r\n", maxlinelen=75)
+    return _encoded_words(value, first_room=_ENCODED_LINE - len(name) - 2)
+
+
+# RFC 2047: an encoded word is at most 75 characters, a line holding one at most 76.
+_ENCODED_WORD, _ENCODED_LINE = 75, 76
+_WORD_FRAME = len("=?utf-8?b??=")
+
+
+def _encoded_words(value: str, *, first_room: int) -> str:
+    """``value`` as base64 UTF-8 encoded words, folded with CRLF SP, never splitting a character.
+
+    The first word fits in ``first_room`` columns (what the header's name leaves on its
+    line), the others on continuation lines. Written here because email.header measures
+    the text character by character: that was the dearest part of composing a message.
+    """
+    data = value.encode("utf-8")
+    words: list[str] = []
+    room = first_room
+    start = 0
+    while start < len(data):
+        # Bytes whose base64 fits in the room left once the frame is written (a multiple of 3).
+        end = min(len(data), start + max((min(room, _ENCODED_WORD) - _WORD_FRAME) // 4 * 3, 6))
+        while end < len(data) and (data[end] & 0xC0) == 0x80:  # inside a multi-byte character
+            end -= 1
+        words.append(f"=?utf-8?b?{base64.b64encode(data[start:end]).decode('ascii')}?=")
+        start, room = end, _ENCODED_LINE - 1
+    return "\r\n ".join(words)
 
 
 def _fold(name: str, value: str) -> str:

@@ -1,12 +1,15 @@
-"""SMTP e-mail backend: yagmail opens one session per batch, every message goes over it."""
+"""SMTP e-mail backend: yagmail opens one session per batch, every message goes over it, pipelined."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import re
 import smtplib
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -182,47 +185,62 @@ class SmtpEmailBackend:
             return False
 
     def send_messages(
-        self, messages: list[OutgoingEmail], on_result: ResultCallback | None = None
+        self, messages: Iterable[OutgoingEmail], on_result: ResultCallback | None = None
     ) -> list[DeliveryResult]:
-        """Send ``messages`` over one session; return one result per message, in order."""
+        """Send ``messages`` over one session; return one result per message, in order.
+
+        Pipelined, without threads: message k's result goes to ``on_result`` while the
+        server reads message k+1's MAIL FROM (never after k+1's data is complete, so at
+        most one message is ever accepted and unrecorded), and message k+1 is read from
+        ``messages`` and composed while the server digests message k's data.
+        """
         results = ResultLog(on_result)
         owns_session = self._connection is None
         if not owns_session and not self._still_alive():
             self._discard(self._connection)
         # The first connect of a batch is free when it has no session yet; reconnects are bounded.
         opens_left = self.max_reconnects + (1 if self._connection is None else 0)
+        upcoming = _Upcoming(messages, self._prepare)
         try:
-            for index, message in enumerate(messages):
+            while (item := upcoming.take()) is not None:
+                if isinstance(item, DeliveryResult):  # could not be composed
+                    results.append(item)
+                    continue
                 if self._connection is None:
                     if opens_left <= 0:
                         detail = f"gave up after {self.max_reconnects} reconnects in this batch"
-                        results.extend(self._give_up(messages[index:], detail))
+                        results.extend(self._give_up(item, upcoming, detail))
                         break
                     opens_left -= 1
                     try:
                         self.open()
                     except TransientDeliveryError as exc:
-                        results.extend(self._give_up(messages[index:], exc.detail, exc.code))
+                        results.extend(self._give_up(item, upcoming, exc.detail, exc.code))
                         break
-                results.append(self._send_one(message))
+                results.hold(self._send_one(item, results.release, upcoming.prefetch))
         finally:
-            if owns_session:
-                self.close()
+            try:
+                results.release()
+            finally:
+                if owns_session:
+                    self.close()
         failed = sum(not r.ok for r in results)
         logger.info("SMTP batch: %d sent, %d failed", len(results) - failed, failed)
         return results
 
     def _give_up(
-        self, messages: list[OutgoingEmail], detail: str, code: int | None = None
+        self, first: _Prepared, upcoming: _Upcoming, detail: str, code: int | None = None
     ) -> list[DeliveryResult]:
-        """Return a transient failure for each message not attempted."""
+        """Return a transient failure for ``first`` and each message not attempted after it."""
+        keys = [first.message.key]
+        while (item := upcoming.take()) is not None:
+            keys.append(item.key if isinstance(item, DeliveryResult) else item.message.key)
         return [
-            DeliveryResult(m.key, error=TransientDeliveryError(detail, code=code)) for m in messages
+            DeliveryResult(key, error=TransientDeliveryError(detail, code=code)) for key in keys
         ]
 
-    def _send_one(self, message: OutgoingEmail) -> DeliveryResult:
-        """Send one message over the open session and map whatever happens to a result."""
-        assert self._connection is not None
+    def _prepare(self, message: OutgoingEmail) -> _Prepared | DeliveryResult:
+        """The envelope recipient and bytes of ``message``, or its failed result if unsendable."""
         try:
             recipient = envelope_address(message.to)
             raw = compose_email(
@@ -230,8 +248,63 @@ class SmtpEmailBackend:
             )
         except ValueError as exc:
             return self._failed(message, PermanentDeliveryError(f"cannot compose: {exc}"))
+        return _Prepared(message, recipient, _data_payload(raw))
+
+    def _transact(
+        self, prepared: _Prepared, mail_sent: Callable[[], None], digesting: Callable[[], None]
+    ) -> None:
+        """One SMTP transaction, as ``smtplib.SMTP.sendmail`` does it, raising the same errors.
+
+        ``mail_sent`` runs once MAIL FROM is on its way, ``digesting`` once the data is:
+        both use time the client would otherwise spend waiting for the server.
+        """
+        connection = self._connection
+        assert connection is not None
+        connection.ehlo_or_helo_if_needed()
+        options = f" SIZE={len(prepared.payload)}" if connection.has_extn("size") else ""
+        # Both addresses are checked addr-specs already (envelope_address): no quoteaddr.
+        connection.putcmd("mail", f"FROM:<{self._envelope_sender}>{options}")
+        mail_sent()
+        code, reply = connection.getreply()
+        if code != 250:
+            self._abandon(connection, code)
+            raise smtplib.SMTPSenderRefused(code, reply, self._envelope_sender)
+        connection.putcmd("rcpt", f"TO:<{prepared.recipient}>")
+        code, reply = connection.getreply()
+        if code not in (250, 251):
+            self._abandon(connection, code)
+            raise smtplib.SMTPRecipientsRefused({prepared.recipient: (code, reply)})
+        connection.putcmd("data")
+        code, reply = connection.getreply()
+        if code != 354:
+            self._abandon(connection, code)
+            raise smtplib.SMTPDataError(code, reply)
+        connection.send(prepared.payload)
+        digesting()
+        code, reply = connection.getreply()
+        if code != 250:
+            self._abandon(connection, code)
+            raise smtplib.SMTPDataError(code, reply)
+
+    @staticmethod
+    def _abandon(connection: smtplib.SMTP, code: int) -> None:
+        """End a refused transaction as sendmail does: close on 421, else RSET."""
+        if code == 421:
+            connection.close()
+            return
+        with contextlib.suppress(smtplib.SMTPServerDisconnected):
+            connection.rset()
+
+    def _send_one(
+        self, prepared: _Prepared, mail_sent: Callable[[], None], digesting: Callable[[], None]
+    ) -> DeliveryResult:
+        """Send one message over the open session and map whatever happens to a result.
+
+        ``mail_sent`` and ``digesting`` run exactly once each, even when the transaction fails.
+        """
+        message, recipient = prepared.message, prepared.recipient
         try:
-            refused = self._connection.sendmail(self._envelope_sender, [recipient], raw)
+            self._transact(prepared, mail_sent, digesting)
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = exc.recipients.get(recipient, next(iter(exc.recipients.values())))
             if code == 421:
@@ -265,12 +338,73 @@ class SmtpEmailBackend:
         except OSError as exc:  # timeout, reset, TLS error: the session cannot be trusted
             self._discard(self._connection)
             return self._failed(message, TransientDeliveryError(f"connection lost: {exc!r}"))
-        if recipient in refused:  # unreachable with one recipient, kept for safety
-            code, reply = refused[recipient]
-            return self._failed(message, _by_code(code, reply))
+        finally:
+            mail_sent()  # no-ops when they already ran
+            digesting()
         return DeliveryResult(message.key, provider_id=message.message_id)
 
     def _failed(self, message: OutgoingEmail, error: DeliveryError) -> DeliveryResult:
         """Log and return a failed result for ``message``."""
         logger.warning("e-mail %s to %s not sent: %s", message.key, message.to, error)
         return DeliveryResult(message.key, error=error)
+
+
+# A line holding only "." ends the data: a leading dot is doubled (RFC 5321, 4.5.2).
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def _data_payload(raw: bytes) -> bytes:
+    """``raw`` as sent after DATA: dots doubled, ending with CRLF "." CRLF."""
+    quoted = _LEADING_DOT.sub(b"..", raw)
+    if not quoted.endswith(b"\r\n"):
+        quoted += b"\r\n"
+    return quoted + b".\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A message ready for the wire: its envelope recipient and DATA payload."""
+
+    message: OutgoingEmail
+    recipient: str
+    payload: bytes
+
+
+class _Upcoming:
+    """The messages of a batch, each prepared one step ahead when the sender has time.
+
+    ``prefetch`` prepares the next message now (a no-op if it is ready); ``take`` returns
+    it, or None at the end. An error raised by the ``messages`` iterable (a template that
+    fails to render, say) is kept and raised by ``take``, so the message on the wire is
+    first finished and recorded.
+    """
+
+    def __init__(
+        self,
+        messages: Iterable[OutgoingEmail],
+        prepare: Callable[[OutgoingEmail], _Prepared | DeliveryResult],
+    ) -> None:
+        self._messages = iter(messages)
+        self._prepare = prepare
+        self._ready = False
+        self._next: _Prepared | DeliveryResult | None = None
+        self._error: BaseException | None = None
+
+    def prefetch(self) -> None:
+        if self._ready:
+            return
+        self._ready = True
+        try:
+            message = next(self._messages, None)
+        except Exception as exc:  # noqa: BLE001 (raised again by take)
+            self._error = exc
+            return
+        self._next = None if message is None else self._prepare(message)
+
+    def take(self) -> _Prepared | DeliveryResult | None:
+        self.prefetch()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        item, self._next, self._ready = self._next, None, False
+        return item

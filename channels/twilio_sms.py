@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -148,9 +149,10 @@ class TwilioSmsBackend:
         return str(created.sid)
 
     def send_messages(
-        self, messages: list[OutgoingSms], on_result: ResultCallback | None = None
+        self, messages: Iterable[OutgoingSms], on_result: ResultCallback | None = None
     ) -> list[DeliveryResult]:
         """Send ``messages`` with one client; return one result per message, in order."""
+        messages = list(messages)
         results = ResultLog(on_result)
         client = self._client()
         failures_in_a_row = 0

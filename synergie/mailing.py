@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parseaddr
@@ -232,11 +232,12 @@ def send_batch(
 ) -> BatchOutcome:
     """Claim up to ``limit`` rows of a mailing step, send them over one connection, record each."""
 
-    def build(connection: sa.Connection, claimed: list[ClaimedMessage]) -> list[OutgoingEmail]:
+    def build(connection: sa.Connection, claimed: list[ClaimedMessage]) -> Iterator[OutgoingEmail]:
         recipients = load_recipients(
             connection, [m.contact_id for m in claimed if m.contact_id is not None]
         )
-        return [composer.compose(message, recipients[message.contact_id]) for message in claimed]  # type: ignore[index]
+        # Rendered one by one as the backend reads them: no database access from here on.
+        return (composer.compose(message, recipients[message.contact_id]) for message in claimed)  # type: ignore[index]
 
     return send_claimed(
         engine=engine, backend=backend, channel=Channel.EMAIL, campaign_id=campaign_id, step=step,

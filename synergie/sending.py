@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -102,11 +102,16 @@ def send_claimed(
     limit: int,
     policy: SendPolicy,
     now: Callable[[], datetime],
-    build: Callable[[sa.Connection, list[ClaimedMessage]], Sequence[OutgoingEmail | OutgoingSms]],
+    build: Callable[[sa.Connection, list[ClaimedMessage]], Iterable[OutgoingEmail | OutgoingSms]],
     throttle: RateLimiter | None = None,
     contacted_stage: Stage | None = Stage.CONTACTED,
 ) -> BatchOutcome:
-    """Claim up to ``limit`` rows, build their messages, send them over one connection, record each."""
+    """Claim up to ``limit`` rows, build their messages, send them over one connection, record each.
+
+    ``build`` reads what it needs from the connection before it returns; the iterable it
+    returns may render each message lazily, when the backend asks for it (a pipelining
+    backend renders message k+1 while the server digests message k).
+    """
     outcome = BatchOutcome()
     with write_connection(engine) as connection:
         with connection.begin():
@@ -117,12 +122,12 @@ def send_claimed(
         outcome.claimed = len(claimed)
         if not claimed:
             return outcome
-        messages = list(build(connection, claimed))
+        messages = build(connection, claimed)
         connection.rollback()  # end the read before the slow part: sending
         by_key = {message.key: message for message in claimed}
 
         def record(result: DeliveryResult) -> None:
-            # Called before the next message leaves: a kill now re-sends this one at most.
+            # Called before the next message can be accepted: a kill re-sends one at most.
             with connection.begin():
                 status = record_delivery(
                     connection, by_key[result.key], result, now=now(), max_attempts=policy.max_attempts,
@@ -209,6 +214,6 @@ def send_prepared(
     """Send up to ``limit`` due prepared messages of ``channel`` (any step); companies do not move."""
     return send_claimed(
         engine=engine, backend=backend, channel=channel, campaign_id=PREPARED, step=None, limit=limit,
-        policy=policy, now=now, build=lambda _, claimed: [outgoing_from_row(m, channel) for m in claimed],
+        policy=policy, now=now, build=lambda _, claimed: (outgoing_from_row(m, channel) for m in claimed),
         throttle=throttle, contacted_stage=None,
     )  # fmt: skip

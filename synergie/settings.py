@@ -94,7 +94,7 @@ class Settings(BaseSettings):
     def outbox_dir(self) -> Path:
         return self.data_dir / "outbox"
 
-    @property
+    @cached_property  # read on every message
     def unsubscribe_mailbox(self) -> str:
         """The bare address of ``mail_from``, for ``mailto:`` unsubscribe links."""
         from email.utils import parseaddr

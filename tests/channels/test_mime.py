@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -256,3 +257,46 @@ def test_a_long_accented_subject_is_split_into_short_encoded_words() -> None:
     assert len(words) > 1 and all(len(w) <= 75 for w in words)
     parsed = email.message_from_bytes(raw)
     assert str(make_header(decode_header(parsed["Subject"]))) == subject.strip()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    # Text that needs encoded words (ASCII is folded at spaces instead).
+    subject=st.text(min_size=1, max_size=300).filter(
+        lambda s: not single_line(s).strip().isascii()
+    ),
+    header=st.sampled_from(["Subject", "X-Synergie-Campagne-Et-Etape"]),
+)
+def test_encoded_words_decode_to_the_text_and_keep_their_lengths(subject: str, header: str) -> None:
+    from email.header import decode_header, make_header
+
+    message = OutgoingEmail(
+        key="k", to="a@example.org", subject=subject, text="t", html="", message_id="<x@example.org>",
+        headers={header: subject} if header != "Subject" else {},
+    )  # fmt: skip
+    head = compose_email(message, sender="eit@example.org").split(b"\r\n\r\n", 1)[0].decode("ascii")
+    lines = head.split("\r\n")
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{header}: "))
+    field = [lines[start]] + list(
+        itertools.takewhile(lambda line: line.startswith(" "), lines[start + 1 :])
+    )
+    value = " ".join(line.strip() for line in field)[len(header) + 2 :]
+    assert all(len(line) <= 76 for line in field)
+    assert all(len(word) <= 75 for word in value.split())
+    assert str(make_header(decode_header(value))) == single_line(subject).strip()
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "a@b.example",
+        "o.brien+tag@sous-domaine.mairie.example",
+        "x_y=z@localhost",
+        "UPPER@CASE.EXAMPLE",
+    ],
+)
+def test_plain_addresses_take_the_fast_path_to_the_same_answer(address: str) -> None:
+    from email.utils import parseaddr
+
+    assert envelope_address(address) == parseaddr(address)[1] == address
+    assert envelope_address(f"Nom <{address}>") == address

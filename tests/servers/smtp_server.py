@@ -13,6 +13,7 @@ import ssl
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
@@ -110,6 +111,8 @@ class _State:
     drop_message_ids: set[str] = field(default_factory=set)
     drop_next_messages: int = 0
     dropped: int = 0
+    # Called in the server's thread as each message is accepted, before the client hears it.
+    on_accept: Callable[[ReceivedMessage], None] | None = None
 
     def clear(self) -> None:
         """Reset everything but the lock, which both threads keep using."""
@@ -207,14 +210,16 @@ class _Handler:
                 self.state.dropped += 1
             else:
                 self.state.accepted += 1
-                self.state.messages.append(
-                    ReceivedMessage(
-                        mail_from=envelope.mail_from or "",
-                        rcpt_tos=tuple(envelope.rcpt_tos),
-                        message_id=message_id,
-                        raw=raw if self.keep_raw else b"",
-                    )
+                received = ReceivedMessage(
+                    mail_from=envelope.mail_from or "",
+                    rcpt_tos=tuple(envelope.rcpt_tos),
+                    message_id=message_id,
+                    raw=raw if self.keep_raw else b"",
                 )
+                self.state.messages.append(received)
+            watcher = self.state.on_accept
+        if not drop and watcher is not None:
+            watcher(received)
         if drop:
             # Hang up before the final reply: the client cannot know whether the message got in.
             assert server.transport is not None
@@ -340,6 +345,11 @@ class SmtpTestServer:
         with self._state.lock:
             self._state.drop_message_ids.update(message_ids)
             self._state.drop_next_messages += next_messages
+
+    def watch_acceptances(self, callback: Callable[[ReceivedMessage], None] | None) -> None:
+        """Call ``callback`` in the server's thread as each message is accepted, before the 250."""
+        with self._state.lock:
+            self._state.on_accept = callback
 
     # Observations
 

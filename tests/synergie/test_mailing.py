@@ -24,7 +24,7 @@ from synergie.mailing import (
 from synergie.rendering import MailTemplates
 from synergie.settings import Settings
 from tests.factories import NOW, make_company, make_contact
-from tests.servers.smtp_server import SmtpTestServer
+from tests.servers.smtp_server import ReceivedMessage, SmtpTestServer
 
 STEP = "premier-courrier"
 POLICY = SendPolicy(
@@ -180,6 +180,45 @@ def test_smtp_faults_are_retried_or_marked_and_nothing_is_lost(
     # One SMTP session per batch that reached the server (plus the reconnect after the drop).
     batches = sum(1 for outcome in outcomes if outcome.claimed)
     assert smtp_server.ehlo_count <= batches + 1
+
+
+def test_no_two_messages_are_ever_accepted_and_unrecorded_at_once(
+    engine: sa.Engine, settings: Settings, smtp_server: SmtpTestServer
+) -> None:
+    """What makes "a kill re-sends at most one message" true, checked at every acceptance.
+
+    The backend records message k while the server reads message k+1's MAIL FROM: the
+    server, on accepting a message, must find every message it accepted before recorded.
+    """
+    campaign = territory(engine, people=24)
+    enqueue_all(engine, campaign)
+    smtp_server.reply_to_rcpt("p5@example.org", "550 5.1.1 No such user")
+    smtp_server.reply_to_rcpt("p9@example.org", "451 4.7.1 Greylisted, try again", times=1)
+    accepted: list[str] = []
+    unrecorded: list[int] = []
+
+    def check(received: ReceivedMessage) -> None:
+        accepted.append(received.message_id or "")
+        with engine.connect() as connection:
+            unrecorded.append(
+                connection.execute(
+                    sa.select(sa.func.count())
+                    .select_from(Message)
+                    .where(
+                        Message.message_id.in_(accepted),  # type: ignore[attr-defined]
+                        Message.status == MessageStatus.SENDING,
+                    )
+                ).scalar_one()
+            )
+
+    smtp_server.watch_acceptances(check)
+    backend = SmtpEmailBackend(host=smtp_server.host, port=smtp_server.port, security="none", user=None,
+                               password=None, sender=settings.mail_from, timeout=5)  # fmt: skip
+    send_all(engine, settings, backend, campaign, batch=24)
+
+    assert len(accepted) == 23  # all but the refused address, the greylisted one on its retry
+    assert unrecorded == [1] * 23  # only the message being accepted, never one before it
+    assert {m.status for m in outbox(engine)} == {MessageStatus.SENT, MessageStatus.BOUNCED}
 
 
 def test_a_template_or_campaign_problem_is_caught_before_sending(
