@@ -47,10 +47,10 @@ class MemoryEmailBackend:
         self, messages: Iterable[OutgoingEmail], on_result: ResultCallback | None = None
     ) -> list[DeliveryResult]:
         """Record each message in ``outbox`` unless it is set to fail; one result per message."""
-        messages = list(messages)
-        self.batch_sizes.append(len(messages))
         results = ResultLog(on_result)
-        for message in messages:
+        self.batch_sizes.append(0)
+        for message in messages:  # read one at a time, as a real transport does
+            self.batch_sizes[-1] += 1
             error = self.failures.get(message.to.lower())
             if error is None:
                 try:
@@ -91,10 +91,10 @@ class MemorySmsBackend:
         self, messages: Iterable[OutgoingSms], on_result: ResultCallback | None = None
     ) -> list[DeliveryResult]:
         """Record each SMS in ``outbox`` unless it is set to fail; one result per message."""
-        messages = list(messages)
-        self.batch_sizes.append(len(messages))
         results = ResultLog(on_result)
-        for message in messages:
+        self.batch_sizes.append(0)
+        for message in messages:  # read one at a time, as a real transport does
+            self.batch_sizes[-1] += 1
             error = self.failures.get(message.to)
             if error is not None:
                 results.append(DeliveryResult(message.key, error=error))

@@ -152,12 +152,12 @@ class TwilioSmsBackend:
         self, messages: Iterable[OutgoingSms], on_result: ResultCallback | None = None
     ) -> list[DeliveryResult]:
         """Send ``messages`` with one client; return one result per message, in order."""
-        messages = list(messages)
         results = ResultLog(on_result)
+        pending = iter(messages)  # read one at a time: the outbox checks its lease as they go
         client = self._client()
         failures_in_a_row = 0
         try:
-            for index, message in enumerate(messages):
+            for message in pending:
                 try:
                     sid = self._create(client, message)
                 except (TwilioRestException, TwilioServiceException) as exc:
@@ -165,7 +165,7 @@ class TwilioSmsBackend:
                     results.append(self._failed(message, error))
                     if int(exc.status) == 401:
                         logger.error("Twilio refused our credentials: check the auth token")
-                        results.extend(self._give_up(messages[index + 1 :], error))
+                        results.extend(self._give_up(pending, error))
                         break
                     continue
                 except (requests.RequestException, TwilioException) as exc:
@@ -176,7 +176,7 @@ class TwilioSmsBackend:
                     failures_in_a_row += 1
                     if failures_in_a_row >= self.max_connection_failures:
                         logger.error("Twilio unreachable %d times in a row", failures_in_a_row)
-                        results.extend(self._give_up(messages[index + 1 :], error))
+                        results.extend(self._give_up(pending, error))
                         break
                     continue
                 failures_in_a_row = 0
@@ -189,7 +189,9 @@ class TwilioSmsBackend:
         logger.info("Twilio batch: %d sent, %d failed", len(results) - failed, failed)
         return results
 
-    def _give_up(self, messages: list[OutgoingSms], error: DeliveryError) -> list[DeliveryResult]:
+    def _give_up(
+        self, messages: Iterable[OutgoingSms], error: DeliveryError
+    ) -> list[DeliveryResult]:
         """Return a transient failure, like ``error``, for each message not attempted."""
         detail = f"not attempted: {error.detail}"
         return [

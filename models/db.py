@@ -66,6 +66,72 @@ def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
         yield connection
 
 
+class DriverStatement:
+    """A Core statement compiled once per dialect, then run on the driver (``exec_driver_sql``).
+
+    For the few statements a send loop runs for every message: there SQLAlchemy's per-call
+    work (execution context, parameter processing) cost more than SQLite takes to run them.
+    Parameters are given by bind name; each still goes through its column type (aware
+    datetimes become what the database stores), and values written in the statement stay.
+    """
+
+    def __init__(self, statement: sa.Executable) -> None:
+        self.statement = statement
+        self._compiled: dict[str, _Compiled] = {}
+
+    def execute(self, connection: sa.Connection, params: dict[str, Any]) -> sa.CursorResult[Any]:
+        compiled = self._for(connection.dialect)
+        return connection.exec_driver_sql(compiled.sql, compiled.arguments(params))
+
+    def execute_many(self, connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
+        """Run the statement once per row, in one driver ``executemany``."""
+        compiled = self._for(connection.dialect)
+        connection.exec_driver_sql(compiled.sql, [compiled.arguments(row) for row in rows])
+
+    def _for(self, dialect: sa.Dialect) -> _Compiled:
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            compiled = self._compiled[dialect.name] = _Compiled.of(self.statement, dialect)
+        return compiled
+
+
+class _Compiled:
+    """The SQL text of a statement for one dialect, and how to turn named values into its arguments."""
+
+    def __init__(
+        self,
+        sql: str,
+        names: list[str] | None,
+        defaults: dict[str, Any],
+        processors: dict[str, Any],
+    ) -> None:
+        self.sql = sql
+        self.names = names  # the order of positional arguments, or None for named ones
+        self.defaults = defaults
+        self.processors = processors
+
+    @classmethod
+    def of(cls, statement: sa.Executable, dialect: sa.Dialect) -> _Compiled:
+        compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+        binds = compiled.binds
+        defaults = {name: bind.value for name, bind in binds.items() if not bind.required}
+        processors = {
+            name: processor
+            for name, bind in binds.items()
+            if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        }
+        names = list(compiled.positiontup or []) if compiled.positional else None
+        return cls(compiled.string, names, defaults, processors)
+
+    def arguments(self, params: dict[str, Any]) -> Any:
+        values = {**self.defaults, **params}
+        for name, processor in self.processors.items():
+            values[name] = processor(values[name])
+        if self.names is None:
+            return values
+        return tuple(values[name] for name in self.names)
+
+
 def make_engine(url: str, **kwargs: Any) -> sa.Engine:
     """Create an engine for ``url`` with the settings each backend needs."""
     url = normalise_url(url)

@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from channels.base import DeliveryResult
 from channels.errors import PermanentDeliveryError, RecipientOptedOutError
 from models.columns import UTCDateTime
+from models.db import DriverStatement
 from models.enums import Channel, MessageStatus, Stage
 from models.stages import transition
 from models.tables import Company, Contact, Message, OptOut, StageChange
@@ -36,8 +37,9 @@ CONTACT = Contact.__table__  # type: ignore[attr-defined]
 OPT_OUT = OptOut.__table__  # type: ignore[attr-defined]
 STAGE_CHANGE = StageChange.__table__  # type: ignore[attr-defined]
 
+# Run for every message sent: compiled once, then straight to the driver.
 _NOW = sa.bindparam("b_now", type_=UTCDateTime())
-_MARK_SENT = (
+_MARK_SENT = DriverStatement(
     sa.update(MESSAGE)
     .where(MESSAGE.c.id == sa.bindparam("b_id"), MESSAGE.c.status == MessageStatus.SENDING.value)
     .values(
@@ -49,12 +51,17 @@ _MARK_SENT = (
         last_error=None,
     )  # fmt: skip
 )
-_ADVANCE = (
+_ADVANCE = DriverStatement(
     sa.update(COMPANY)
     .where(COMPANY.c.id == sa.bindparam("b_company"), COMPANY.c.stage == sa.bindparam("b_from"))
     .values(stage=sa.bindparam("b_to"), updated_at=_NOW)
 )
-_RECORD_CHANGE = sa.insert(STAGE_CHANGE)
+_RECORD_CHANGE = DriverStatement(
+    sa.insert(STAGE_CHANGE).values(
+        company_id=sa.bindparam("b_company"), from_stage=sa.bindparam("b_from"),
+        to_stage=sa.bindparam("b_to"), at=_NOW, why=sa.bindparam("b_why"), actor=sa.bindparam("b_actor"),
+    )
+)  # fmt: skip
 
 # A company in one of these stages must not receive anything more from a campaign step.
 STOPPED_STAGES = (Stage.OPTED_OUT, Stage.CLOSED, Stage.DECLINED, Stage.UNREACHABLE)
@@ -87,19 +94,33 @@ class ClaimedMessage:
     context: dict[str, Any] | None
 
 
+_ENQUEUED_COLUMNS = (
+    "key", "campaign_id", "step", "channel", "contact_id", "company_id", "to_address", "message_id",
+    "context", "status", "attempts", "next_attempt_at", "created_at", "updated_at",
+)  # fmt: skip
+_ENQUEUE = {
+    dialect.__name__.rpartition(".")[2]: DriverStatement(
+        dialect.insert(MESSAGE)
+        .values({name: sa.bindparam(name) for name in _ENQUEUED_COLUMNS})
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    for dialect in (sqlite, postgresql)
+}
+
+
 def enqueue(connection: sa.Connection, rows: Sequence[dict[str, Any]], *, now: datetime) -> int:
-    """Insert outbox rows, skipping any whose key exists already; return how many were new."""
+    """Insert outbox rows, skipping any whose key exists already; return how many were new.
+
+    Each row gives the message's key, campaign_id, step, channel, contact_id, company_id,
+    to_address and message_id, and may give its prepared ``context``.
+    """
     if not rows:
         return 0
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     keys = [row["key"] for row in rows]
     before = _count_keys(connection, keys)
-    values = [
-        {"status": MessageStatus.QUEUED.value, "attempts": 0, "next_attempt_at": now,
-         "created_at": now, "updated_at": now, "context": None, **row}
-        for row in rows
-    ]  # fmt: skip
-    connection.execute(insert(MESSAGE).on_conflict_do_nothing(index_elements=["key"]), values)
+    waiting = {"status": MessageStatus.QUEUED.value, "attempts": 0, "next_attempt_at": now,
+               "created_at": now, "updated_at": now, "context": None}  # fmt: skip
+    _ENQUEUE[connection.dialect.name].execute_many(connection, [{**waiting, **row} for row in rows])
     return _count_keys(connection, keys) - before
 
 
@@ -217,6 +238,30 @@ def claim(
     return sorted(rows, key=lambda row: row.id)
 
 
+def renew_lease(
+    connection: sa.Connection, ids: Sequence[int], *, held_until: datetime, until: datetime
+) -> set[int]:
+    """Extend to ``until`` the lease on rows still held under ``held_until``; return their ids.
+
+    The lease held is the fence: a row claimed meanwhile by another run has another
+    ``lease_until`` and is left alone.
+    """
+    kept: set[int] = set()
+    for start in range(0, len(ids), 1000):
+        result = connection.execute(
+            sa.update(MESSAGE)
+            .where(
+                MESSAGE.c.id.in_(ids[start : start + 1000]),
+                MESSAGE.c.status == MessageStatus.SENDING.value,
+                MESSAGE.c.lease_until == held_until,
+            )
+            .values(lease_until=until)
+            .returning(MESSAGE.c.id)
+        )
+        kept.update(row for (row,) in result)
+    return kept
+
+
 def next_retry_at(
     connection: sa.Connection, *, campaign_id: int | None, step: str | None, channel: Channel
 ) -> datetime | None:
@@ -266,8 +311,8 @@ def record_delivery(
         # The hot path, once per message: a statement built once (building one cost more
         # than SQLite takes to run it).
         status = MessageStatus.SENT
-        connection.execute(
-            _MARK_SENT, {"b_id": message.id, "b_now": now, "b_provider": result.provider_id}
+        _MARK_SENT.execute(
+            connection, {"b_id": message.id, "b_now": now, "b_provider": result.provider_id}
         )
     else:
         values: dict[str, Any] = {}
@@ -339,17 +384,15 @@ def advance_company(
     alone (it returns False), which is what a second contact of the same company needs.
     """
     transition(from_stage, to_stage)
-    moved = connection.execute(
-        _ADVANCE,
-        {"b_company": company_id, "b_from": from_stage.value, "b_to": to_stage.value, "b_now": now},
-    )
-    if not moved.rowcount:  # type: ignore[attr-defined]
+    values = {
+        "b_company": company_id,
+        "b_from": from_stage.value,
+        "b_to": to_stage.value,
+        "b_now": now,
+    }
+    if not _ADVANCE.execute(connection, values).rowcount:
         return False
-    connection.execute(
-        _RECORD_CHANGE,
-        {"company_id": company_id, "from_stage": from_stage.value, "to_stage": to_stage.value,
-         "at": now, "why": why[:1000], "actor": actor},
-    )  # fmt: skip
+    _RECORD_CHANGE.execute(connection, {**values, "b_why": why[:1000], "b_actor": actor})
     return True
 
 

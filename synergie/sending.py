@@ -8,11 +8,12 @@ the row (callers' daily lists, visit invitations and reminders).
 from __future__ import annotations
 
 import base64
+import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -26,8 +27,12 @@ from synergie.outbox import (
     message_key,
     new_message_id,
     record_delivery,
+    renew_lease,
 )
 from synergie.settings import Settings
+
+logger = logging.getLogger(__name__)
+_Sendable = TypeVar("_Sendable", bound=OutgoingEmail | OutgoingSms)
 
 # Prepared messages carry no campaign: the claim for them is "campaign_id IS NULL, any step".
 PREPARED = None
@@ -114,10 +119,11 @@ def send_claimed(
     """
     outcome = BatchOutcome()
     with write_connection(engine) as connection:
+        claimed_at = now()
         with connection.begin():
             claimed = claim(
                 connection, campaign_id=campaign_id, step=step, channel=channel, limit=limit,
-                now=now(), lease=policy.lease, claimed_by=policy.actor[:100],
+                now=claimed_at, lease=policy.lease, claimed_by=policy.actor[:100],
             )  # fmt: skip
         outcome.claimed = len(claimed)
         if not claimed:
@@ -125,9 +131,13 @@ def send_claimed(
         messages = build(connection, claimed)
         connection.rollback()  # end the read before the slow part: sending
         by_key = {message.key: message for message in claimed}
+        lease = LeaseKeeper(
+            connection, claimed, held_until=claimed_at + policy.lease, lease=policy.lease, now=now
+        )
 
         def record(result: DeliveryResult) -> None:
             # Called before the next message can be accepted: a kill re-sends one at most.
+            lease.release(result.key)
             with connection.begin():
                 status = record_delivery(
                     connection, by_key[result.key], result, now=now(), max_attempts=policy.max_attempts,
@@ -137,8 +147,62 @@ def send_claimed(
             if throttle is not None:
                 throttle.wait()
 
-        backend.send_messages(messages, on_result=record)
+        backend.send_messages(lease.held(messages), on_result=record)
     return outcome
+
+
+class LeaseKeeper:
+    """Keeps a batch's lease on the rows it has not sent yet, however long the batch takes.
+
+    The lease is renewed once half of it has gone by, so no other run can claim a row
+    in the middle of the batch (a slow server or a low rate would otherwise let the
+    lease run out and the row leave twice). The renewal is fenced on the lease this
+    batch holds: a row another run took meanwhile (this process was stalled, say) is
+    dropped from the batch instead of being sent.
+    """
+
+    def __init__(
+        self,
+        connection: sa.Connection,
+        claimed: list[ClaimedMessage],
+        *,
+        held_until: datetime,
+        lease: timedelta,
+        now: Callable[[], datetime],
+    ) -> None:
+        self.connection = connection
+        self.lease = lease
+        self.now = now
+        self.held_until = held_until
+        self.unsent = {message.key: message.id for message in claimed}
+        self.lost: list[str] = []
+
+    def release(self, key: str) -> None:
+        """``key`` has its answer: it no longer needs the lease."""
+        self.unsent.pop(key, None)
+
+    def held(self, messages: Iterable[_Sendable]) -> Iterator[_Sendable]:
+        """``messages``, each handed on only while this batch still holds its row."""
+        for message in messages:
+            moment = self.now()
+            if moment >= self.held_until - self.lease / 2:
+                self._renew(moment)
+            if message.key in self.unsent:
+                yield message
+
+    def _renew(self, moment: datetime) -> None:
+        until = moment + self.lease
+        with self.connection.begin():
+            kept = renew_lease(
+                self.connection, list(self.unsent.values()), held_until=self.held_until, until=until
+            )
+        lost = [key for key, row in self.unsent.items() if row not in kept]
+        for key in lost:
+            del self.unsent[key]
+        if lost:
+            logger.warning("lease lost on %d message(s), left to the run that took them", len(lost))
+            self.lost.extend(lost)
+        self.held_until = until
 
 
 def prepared_email(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import email
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
@@ -12,6 +14,7 @@ from channels.base import Attachment
 from channels.locmem import MemoryEmailBackend, MemorySmsBackend
 from models import Channel, Company, Message, MessageStatus, Stage
 from synergie.sending import (
+    RateLimiter,
     SendPolicy,
     enqueue_prepared,
     prepared_email,
@@ -113,3 +116,67 @@ def test_sms_faults_from_twilio_lose_nothing_and_send_nothing_twice(
     assert [(o.contact_id, o.channel, o.source) for o in stops] == [
         (ids[3], Channel.SMS, "carrier-stop")
     ]
+
+
+class SlowRun:
+    """A fake clock for one batch: each pause of the rate limiter lasts ``pause`` seconds, and
+    ``rival`` (another run trying to claim) is called once the clock passes ``rival_at``."""
+
+    def __init__(self, *, pause: float, rival_at: float, rival: Callable[[datetime], None]) -> None:
+        self.start, self.elapsed = NOW, 0.0
+        self.pause, self.rival_at, self.rival = pause, rival_at, rival
+        self.rival_ran = False
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=self.elapsed)
+
+    def monotonic(self) -> float:
+        return self.elapsed
+
+    def sleep(self, _seconds: float) -> None:
+        self.elapsed += self.pause
+        if self.elapsed >= self.rival_at and not self.rival_ran:
+            self.rival_ran = True
+            self.rival(self.now())
+
+
+def enqueue_sms(engine: sa.Engine, count: int) -> None:
+    with engine.begin() as connection:
+        for n in range(count):
+            enqueue_prepared(connection, step=f"rappel-{n}", recipient=f"contact:{n}", channel=Channel.SMS,
+                             to_address=f"+3363998{n:04d}", content=prepared_sms(f"Rappel {n}"),
+                             domain="example.org", now=NOW)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("pause", "rival_at", "rival_gets"),
+    [
+        # The batch outlives its 10 s lease a little at a time: renewed, the rival gets nothing.
+        (4.0, 11.0, 0),
+        # The batch stalls for longer than the lease: the rival takes the rest, the batch drops it.
+        (30.0, 30.0, 4),
+    ],
+)
+def test_a_batch_longer_than_its_lease_never_shares_a_message(
+    engine: sa.Engine, pause: float, rival_at: float, rival_gets: int
+) -> None:
+    enqueue_sms(engine, 6)
+    policy = SendPolicy(
+        lease=timedelta(seconds=10), max_attempts=3, retry_base=timedelta(seconds=1), actor="lent"
+    )
+    ours, theirs = MemorySmsBackend(), MemorySmsBackend()
+
+    def rival(moment: datetime) -> None:
+        send_prepared(engine=engine, backend=theirs, channel=Channel.SMS, limit=10, now=lambda: moment,
+                      policy=SendPolicy(lease=timedelta(seconds=10), max_attempts=3,
+                                        retry_base=timedelta(seconds=1), actor="rival"))  # fmt: skip
+
+    clock = SlowRun(pause=pause, rival_at=rival_at, rival=rival)
+    throttle = RateLimiter(60 / pause, clock=clock.monotonic, sleep=clock.sleep)
+    outcome = send_prepared(engine=engine, backend=ours, channel=Channel.SMS, limit=10, policy=policy,
+                            now=clock.now, throttle=throttle)  # fmt: skip
+
+    assert clock.rival_ran and len(theirs.outbox) == rival_gets
+    sent = [m.to for m in ours.outbox + theirs.outbox]
+    assert sorted(sent) == sorted(f"+3363998{n:04d}" for n in range(6))  # each exactly once
+    assert outcome.claimed == 6 and outcome.statuses[MessageStatus.SENT] == 6 - rival_gets
