@@ -198,7 +198,9 @@ class SmtpEmailBackend:
         owns_session = self._connection is None
         if not owns_session and not self._still_alive():
             self._discard(self._connection)
-        # The first connect of a batch is free when it has no session yet; reconnects are bounded.
+        # The first connect of a batch is free when it has no session yet. Reconnects in a row
+        # without a message getting through are bounded: a relay that hangs up every n
+        # messages is followed, a dead one is given up on.
         opens_left = self.max_reconnects + (1 if self._connection is None else 0)
         upcoming = _Upcoming(messages, self._prepare)
         try:
@@ -208,7 +210,7 @@ class SmtpEmailBackend:
                     continue
                 if self._connection is None:
                     if opens_left <= 0:
-                        detail = f"gave up after {self.max_reconnects} reconnects in this batch"
+                        detail = f"gave up after {self.max_reconnects} reconnects in a row"
                         results.extend(self._give_up(item, upcoming, detail))
                         break
                     opens_left -= 1
@@ -217,7 +219,10 @@ class SmtpEmailBackend:
                     except TransientDeliveryError as exc:
                         results.extend(self._give_up(item, upcoming, exc.detail, exc.code))
                         break
-                results.hold(self._send_one(item, results.release, upcoming.prefetch))
+                result = self._send_one(item, results.release, upcoming.prefetch)
+                if result.ok:
+                    opens_left = self.max_reconnects
+                results.hold(result)
         finally:
             try:
                 results.release()

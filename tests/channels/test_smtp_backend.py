@@ -239,7 +239,7 @@ def test_disconnect_during_data_fails_that_message_and_the_rest_follow_after_a_r
     assert smtp_backend.connections_opened == 2
 
 
-def test_reconnects_are_bounded_per_batch(
+def test_reconnects_in_a_row_are_bounded(
     smtp_server: SmtpTestServer, make_email: MakeEmail
 ) -> None:
     backend = SmtpEmailBackend(
@@ -261,6 +261,21 @@ def test_reconnects_are_bounded_per_batch(
     assert "gave up" in str(results[2].error)
     assert smtp_server.connections == 2  # the first session and one reconnect
     assert smtp_server.messages == []
+
+
+def test_a_relay_that_hangs_up_every_few_messages_is_followed_to_the_end_of_the_batch(
+    smtp_server: SmtpTestServer, make_email: MakeEmail
+) -> None:
+    backend = SmtpEmailBackend(host=smtp_server.host, port=smtp_server.port, security="none", user=None,
+                               password=None, sender=SENDER, timeout=5, max_reconnects=1)  # fmt: skip
+    batch = [make_email(i) for i in range(12)]
+    dropped = {2, 5, 8, 11}  # more drops than reconnects allowed, but never two in a row
+    smtp_server.drop_during_data(*(batch[i].message_id for i in dropped))
+
+    results = backend.send_messages(batch)
+
+    assert [r.ok for r in results] == [i not in dropped for i in range(12)]
+    assert len(smtp_server.messages) == 8 and backend.connections_opened == 4
 
 
 def test_a_message_that_cannot_be_composed_is_permanent_and_does_not_stop_the_batch(
