@@ -1,6 +1,6 @@
 """Mailing benchmark: the mailing flow against raw smtplib and against the same code without Prefect.
 
-    python bench/mailing_bench.py [--messages 5000] [--batch-size 50]
+    python bench/mailing_bench.py [--messages 5000] [--batch-size 500] [--concurrency 1]
 
 Each contender sends the same number of personalised messages to a local aiosmtpd
 server running in its own process (one fresh server per contender, so its counters are
@@ -15,6 +15,8 @@ that contender's own):
 from __future__ import annotations
 
 import argparse
+import asyncio
+import gc
 import json
 import os
 import signal
@@ -158,6 +160,7 @@ def plain_functions(count: int, batch_size: int, concurrency: int) -> float:
     from synergie.transports import email_backend
 
     started = time.perf_counter()
+    gc.freeze()  # as the flow does when it starts
     settings = load_settings()
     engine = make_engine(settings.db_url)
     with session_scope(engine) as session:
@@ -208,8 +211,8 @@ def run_contender(
                 from flows.mailing import MailingParams, mailing
 
                 started = time.perf_counter()
-                result = mailing(MailingParams(dry_run=False, batch_size=batch_size, concurrency=concurrency, max_per_run=count,
-                                               rate_per_minute=None))  # fmt: skip
+                result = asyncio.run(mailing(MailingParams(dry_run=False, batch_size=batch_size, concurrency=concurrency,
+                                                           max_per_run=count, rate_per_minute=None)))  # fmt: skip
                 seconds = time.perf_counter() - started
                 assert result["sent"] == count, result
     counters = stats(stats_file)
@@ -222,7 +225,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--messages", type=int, default=5000)
-    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, help="default: the mailing flow's")
     parser.add_argument("--concurrency", type=int, default=1)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="synergie-mailing-bench-") as tmp:
@@ -230,6 +233,9 @@ def main() -> None:
         os.environ.update({"PREFECT_HOME": str(workdir / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                            "PREFECT_LOGGING_LEVEL": "WARNING"})  # fmt: skip
         os.environ.pop("PREFECT_API_URL", None)
+        from flows.mailing import MailingParams
+
+        args.batch_size = args.batch_size or MailingParams().batch_size
         from prefect.testing.utilities import prefect_test_harness
 
         results = {

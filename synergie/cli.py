@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import os
 import shutil
@@ -383,7 +384,9 @@ def mail_send(
     campaign: Annotated[
         str | None, typer.Option(help="Campagne (par défaut : la plus récente)")
     ] = None,
-    batch_size: Annotated[int, typer.Option(min=1, max=1000, help="Messages par lot")] = 50,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=1000, help="Messages par lot (moins si le débit est limité)")
+    ] = 500,
     limit: Annotated[int, typer.Option(min=1, max=100_000, help="Messages au plus")] = 500,
     rate: Annotated[
         int | None, typer.Option(min=1, max=10_000, help="Messages par minute au plus")
@@ -401,7 +404,7 @@ def mail_send(
         rate_per_minute=rate, dry_run=dry_run,
     )  # fmt: skip
     with _prefect_notice(), _progress_bar():
-        result = mailing(params)
+        result = asyncio.run(mailing(params))
     _print_mailing(result, dry_run, settings)
 
 
@@ -478,9 +481,11 @@ def demo() -> None:
     console.print(f"3. Campagne « {DEMO_CAMPAIGN} » créée ({len(communes)} communes).")
     console.print("4. Premier courrier envoyé par le flow mailing, dans la boîte d'envoi fichier.")
     with _progress_bar():
-        result = mailing(
-            MailingParams(
-                campaign=DEMO_CAMPAIGN, dry_run=False, rate_per_minute=None, max_per_run=10_000
+        result = asyncio.run(
+            mailing(
+                MailingParams(
+                    campaign=DEMO_CAMPAIGN, dry_run=False, rate_per_minute=None, max_per_run=10_000
+                )
             )
         )
     _print_mailing(result, False, settings)

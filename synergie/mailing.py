@@ -182,6 +182,18 @@ class MailComposer:
         )
 
 
+# Under a rate limit a batch lasts about this long at most: progress, reported between
+# batches, keeps moving, and a throttled batch does not hold its connection for minutes.
+THROTTLED_BATCH_SECONDS = 30
+
+
+def batch_size_for(batch_size: int, rate_per_minute: int | None) -> int:
+    """Messages per batch: ``batch_size``, or fewer when the rate would stretch it past ~30 s."""
+    if rate_per_minute is None:
+        return batch_size
+    return max(1, min(batch_size, rate_per_minute * THROTTLED_BATCH_SECONDS // 60))
+
+
 class BatchAllowance:
     """Decides how many rows each batch of a run may claim, so a run keeps ``concurrency``
     batches on the wire and never claims more than ``max_per_run`` rows in all."""

@@ -1,15 +1,22 @@
-"""Tasks of a mailing: prepare and check, select and enqueue, send one batch, publish the summary."""
+"""Tasks of a mailing: prepare and check, select and enqueue, send one batch, publish the summary.
+
+The mailing flow is async (an async flow does not wait on Prefect's heartbeat thread at
+the end, a synchronous one loses up to a second there), so its tasks are async too. Each
+task talks to Prefect (secrets, artifacts) with Prefect's async calls, and runs its
+blocking part (database, SMTP), which knows nothing of Prefect, in a worker thread: inside
+an async task Prefect's synchronous calls return coroutines, even from another thread.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import functools
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
@@ -17,6 +24,7 @@ from models.db import require_schema, session_scope
 from models.enums import Channel, MessageStatus
 from synergie.mailing import (
     MailComposer,
+    batch_size_for,
     enqueue_recipients,
     find_campaign,
     preview,
@@ -29,7 +37,7 @@ from synergie.rendering import MailTemplates
 from synergie.sending import BatchOutcome, RateLimiter, SendPolicy
 from synergie.settings import Settings
 from synergie.transports import check_email_settings, email_backend
-from tasks.runtime import current_actor, engine_for, smtp_password
+from tasks.runtime import asmtp_password, current_actor, engine_for
 
 
 @functools.cache
@@ -57,17 +65,29 @@ class MailingPlan:
 
 
 @task(name="prepare-mailing", cache_policy=NO_CACHE)
-def prepare_mailing(
+async def prepare_mailing(
     *, settings: Settings, campaign: str | None, template: str, batch_size: int, concurrency: int,
     max_per_run: int, rate_per_minute: int | None, dry_run: bool,
 ) -> MailingPlan:  # fmt: skip
     """Resolve the campaign, check the transport settings and render a test message, before anything is claimed."""
+    password = None if dry_run else await asmtp_password(settings)
+    return await asyncio.to_thread(
+        _prepare, settings=settings, password=password, campaign=campaign, template=template,
+        batch_size=batch_size, concurrency=concurrency, max_per_run=max_per_run,
+        rate_per_minute=rate_per_minute, dry_run=dry_run,
+    )  # fmt: skip
+
+
+def _prepare(
+    *, settings: Settings, password: str | None, campaign: str | None, template: str, batch_size: int,
+    concurrency: int, max_per_run: int, rate_per_minute: int | None, dry_run: bool,
+) -> MailingPlan:  # fmt: skip
     engine = engine_for(settings.db_url)
     require_schema(engine)
     with session_scope(engine) as session:
         found = find_campaign(session=session, name=campaign)
     if not dry_run:
-        check_email_settings(settings, password=smtp_password(settings))
+        check_email_settings(settings, password=password)
     # A missing variable or template fails here, before anything is claimed.
     MailComposer(
         settings=settings, templates=templates_for(settings), template=template
@@ -76,7 +96,7 @@ def prepare_mailing(
         campaign_id=found.id,  # type: ignore[arg-type]
         campaign_name=found.name,
         step=template,
-        batch_size=batch_size,
+        batch_size=batch_size_for(batch_size, rate_per_minute),
         concurrency=concurrency,
         max_per_run=max_per_run,
         rate_per_minute=rate_per_minute,
@@ -85,8 +105,16 @@ def prepare_mailing(
 
 
 @task(name="enqueue-recipients", cache_policy=NO_CACHE)
-def enqueue_mailing(*, settings: Settings, plan: MailingPlan) -> tuple[int, int]:
+async def enqueue_mailing(*, settings: Settings, plan: MailingPlan) -> tuple[int, int]:
     """Write an outbox row for every contact due this step; return (new rows, rows waiting to go)."""
+    due, added, waiting = await asyncio.to_thread(_enqueue, settings, plan)
+    get_run_logger().info(
+        "%d contacts due step %r, %d new outbox rows, %d waiting", due, plan.step, added, waiting
+    )
+    return added, waiting
+
+
+def _enqueue(settings: Settings, plan: MailingPlan) -> tuple[int, int, int]:
     engine = engine_for(settings.db_url)
     with session_scope(engine) as session:
         campaign = find_campaign(session=session, name=plan.campaign_name)
@@ -103,17 +131,23 @@ def enqueue_mailing(*, settings: Settings, plan: MailingPlan) -> tuple[int, int]
         counts = step_counts(
             connection, campaign_id=plan.campaign_id, step=plan.step, channel=Channel.EMAIL
         )
-    waiting = counts[MessageStatus.QUEUED] + counts[MessageStatus.SENDING]
-    get_run_logger().info(
-        "%d contacts due step %r, %d new outbox rows, %d waiting",
-        len(recipients), plan.step, added, waiting,
-    )  # fmt: skip
-    return added, waiting
+    return len(recipients), added, counts[MessageStatus.QUEUED] + counts[MessageStatus.SENDING]
 
 
 @task(name="preview-mailing", cache_policy=NO_CACHE)
-def preview_mailing(*, settings: Settings, plan: MailingPlan) -> list[dict[str, str]]:
+async def preview_mailing(*, settings: Settings, plan: MailingPlan) -> list[dict[str, str]]:
     """Render what would go out and publish it as a table; write and send nothing."""
+    lines, due = await asyncio.to_thread(_preview, settings, plan)
+    await acreate_table_artifact(
+        key="mailing-preview",
+        table=lines
+        or [{"entreprise": "aucun destinataire", "contact": "", "courriel": "", "objet": ""}],
+        description=f"Essai à blanc « {plan.step} » : {len(lines)} message(s) partiraient (sur {due} dus)",
+    )
+    return lines
+
+
+def _preview(settings: Settings, plan: MailingPlan) -> tuple[list[dict[str, str]], int]:
     engine = engine_for(settings.db_url)
     with session_scope(engine) as session:
         campaign = find_campaign(session=session, name=plan.campaign_name)
@@ -122,21 +156,21 @@ def preview_mailing(*, settings: Settings, plan: MailingPlan) -> list[dict[str, 
     composer = MailComposer(
         settings=settings, templates=templates_for(settings), template=plan.step
     )
-    lines = preview(composer=composer, recipients=recipients[: plan.max_per_run])
-    create_table_artifact(
-        key="mailing-preview",
-        table=lines
-        or [{"entreprise": "aucun destinataire", "contact": "", "courriel": "", "objet": ""}],
-        description=f"Essai à blanc « {plan.step} » : {len(lines)} message(s) partiraient (sur {len(recipients)} dus)",
-    )
-    return lines
+    return preview(composer=composer, recipients=recipients[: plan.max_per_run]), len(recipients)
 
 
 @task(name="send-batch", cache_policy=NO_CACHE)
-def send_mail_batch(*, settings: Settings, plan: MailingPlan, limit: int) -> BatchOutcome:
+async def send_mail_batch(*, settings: Settings, plan: MailingPlan, limit: int) -> BatchOutcome:
     """Claim, send and record one batch over one connection."""
-    backend = email_backend(settings, password=smtp_password(settings))
-    policy = SendPolicy.from_settings(settings, actor=current_actor())
+    password = await asmtp_password(settings)
+    return await asyncio.to_thread(_send_batch, settings, plan, limit, password, current_actor())
+
+
+def _send_batch(
+    settings: Settings, plan: MailingPlan, limit: int, password: str | None, actor: str
+) -> BatchOutcome:
+    backend = email_backend(settings, password=password)
+    policy = SendPolicy.from_settings(settings, actor=actor)
     composer = MailComposer(
         settings=settings, templates=templates_for(settings), template=plan.step
     )
@@ -150,32 +184,31 @@ def send_mail_batch(*, settings: Settings, plan: MailingPlan, limit: int) -> Bat
 
 
 @task(name="wait-for-retries", cache_policy=NO_CACHE)
-def wait_for_retries(*, settings: Settings, plan: MailingPlan, at_most: float) -> bool:
+async def wait_for_retries(*, settings: Settings, plan: MailingPlan, at_most: float) -> bool:
     """Sleep until the next retry is due if that is within ``at_most`` seconds; say whether to go on."""
-    engine = engine_for(settings.db_url)
-    with engine.connect() as connection:
-        due = next_retry_at(
-            connection, campaign_id=plan.campaign_id, step=plan.step, channel=Channel.EMAIL
-        )
+    due = await asyncio.to_thread(_next_retry, settings, plan)
     if due is None:
         return False
     delay = (due - datetime.now(UTC)).total_seconds()
     if delay > at_most:
         return False
-    time.sleep(max(delay, 0) + 0.01)
+    await asyncio.sleep(max(delay, 0) + 0.01)
     return True
 
 
+def _next_retry(settings: Settings, plan: MailingPlan) -> datetime | None:
+    with engine_for(settings.db_url).connect() as connection:
+        return next_retry_at(
+            connection, campaign_id=plan.campaign_id, step=plan.step, channel=Channel.EMAIL
+        )
+
+
 @task(name="publish-mailing-summary", cache_policy=NO_CACHE)
-def publish_mailing_summary(
+async def publish_mailing_summary(
     *, settings: Settings, plan: MailingPlan, added: int, run: dict[str, int]
 ) -> dict[str, int]:
     """Publish this step's outbox totals and this run's figures; return the totals."""
-    engine = engine_for(settings.db_url)
-    with engine.connect() as connection:
-        counts = step_counts(
-            connection, campaign_id=plan.campaign_id, step=plan.step, channel=Channel.EMAIL
-        )
+    counts = await asyncio.to_thread(_step_counts, settings, plan)
     labels = {
         MessageStatus.QUEUED: "en attente (nouvel essai prévu)",
         MessageStatus.SENDING: "en cours d'envoi",
@@ -184,12 +217,12 @@ def publish_mailing_summary(
         MessageStatus.BOUNCED: "adresses refusées",
         MessageStatus.CANCELLED: "annulés (désinscription)",
     }
-    create_table_artifact(
+    await acreate_table_artifact(
         key="mailing-summary",
         table=[{"état": labels[status], "messages": counts[status]} for status in MessageStatus],
         description=f"Campagne « {plan.campaign_name} », étape « {plan.step} » : totaux de la file d'envoi",
     )
-    create_markdown_artifact(
+    await acreate_markdown_artifact(
         key="mailing-run",
         markdown=(
             f"# Envoi « {plan.step} » — {plan.campaign_name}\n\n"
@@ -202,3 +235,10 @@ def publish_mailing_summary(
         description="Bilan du passage",
     )
     return {status.value: counts[status] for status in MessageStatus}
+
+
+def _step_counts(settings: Settings, plan: MailingPlan) -> dict[MessageStatus, int]:
+    with engine_for(settings.db_url).connect() as connection:
+        return step_counts(
+            connection, campaign_id=plan.campaign_id, step=plan.step, channel=Channel.EMAIL
+        )

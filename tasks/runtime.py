@@ -7,7 +7,12 @@ import time
 from uuid import UUID
 
 import sqlalchemy as sa
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.artifacts import (
+    acreate_progress_artifact,
+    aupdate_progress_artifact,
+    create_progress_artifact,
+    update_progress_artifact,
+)
 from prefect.blocks.system import Secret
 from prefect.runtime import flow_run
 
@@ -29,15 +34,38 @@ def _secret(value: object, block: str, wanted: bool) -> str | None:
     if not wanted:
         return None
     try:
-        return str(Secret.load(block).get())  # type: ignore[union-attr]
+        # _sync: even if called from an async task, never a coroutine where a password should be.
+        return str(Secret.load(block, _sync=True).get())  # type: ignore[call-arg, union-attr]
     except (ValueError, RuntimeError):  # no such block
         return None
 
 
+async def _asecret(value: object, block: str, wanted: bool) -> str | None:
+    """``_secret`` for async tasks, where ``Secret.load`` would hand back a coroutine."""
+    if value is not None:
+        return value.get_secret_value()  # type: ignore[attr-defined]
+    if not wanted:
+        return None
+    try:
+        return str((await Secret.aload(block)).get())  # type: ignore[attr-defined]
+    except (ValueError, RuntimeError):  # no such block
+        return None
+
+
+def _smtp_password_wanted(settings: Settings) -> bool:
+    return settings.email_backend == "smtp" and bool(settings.smtp_user)
+
+
 def smtp_password(settings: Settings) -> str | None:
     """The SMTP password: SYNERGIE_SMTP_PASSWORD, else the Secret block, else none."""
-    wanted = settings.email_backend == "smtp" and bool(settings.smtp_user)
-    return _secret(settings.smtp_password, SMTP_PASSWORD_BLOCK, wanted)
+    return _secret(settings.smtp_password, SMTP_PASSWORD_BLOCK, _smtp_password_wanted(settings))
+
+
+async def asmtp_password(settings: Settings) -> str | None:
+    """``smtp_password`` for async tasks."""
+    return await _asecret(
+        settings.smtp_password, SMTP_PASSWORD_BLOCK, _smtp_password_wanted(settings)
+    )
 
 
 def twilio_token(settings: Settings) -> str | None:
@@ -77,16 +105,34 @@ class ProgressArtifact:
         self._key = key
         self._description = description
 
-    def update(self, done: int, total: int) -> None:
+    def _percent_due(self, done: int, total: int) -> float | None:
+        """Tell the CLI; return the percentage when the artifact is due an update, else None."""
         report_progress(self.what, done, total)
         now = time.monotonic()
         if now - self._last < self.every_seconds and done < total:
-            return
+            return None
         self._last = now
-        percent = 100.0 * done / total if total else 100.0
+        return 100.0 * done / total if total else 100.0
+
+    def update(self, done: int, total: int) -> None:
+        percent = self._percent_due(done, total)
+        if percent is None:
+            return
         if self._id is None:
             self._id = create_progress_artifact(
                 progress=percent, key=self._key, description=self._description
             )  # type: ignore[assignment]
         else:
             update_progress_artifact(self._id, progress=percent)
+
+    async def aupdate(self, done: int, total: int) -> None:
+        """``update`` for async flows, where the sync artifact calls would return coroutines."""
+        percent = self._percent_due(done, total)
+        if percent is None:
+            return
+        if self._id is None:
+            self._id = await acreate_progress_artifact(
+                progress=percent, key=self._key, description=self._description
+            )
+        else:
+            await aupdate_progress_artifact(self._id, progress=percent)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import signal
@@ -10,6 +11,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -84,7 +86,7 @@ def messages(url: str) -> list[Message]:
 def test_the_form_default_is_a_dry_run_that_writes_nothing(sqlite_settings) -> None:  # type: ignore[no-untyped-def]
     populate(sqlite_settings.db_url, 5)
     assert MailingParams().dry_run is True
-    assert mailing(MailingParams()) == {"would_send": 5}
+    assert run_mailing(MailingParams()) == {"would_send": 5}
     assert messages(sqlite_settings.db_url) == []
     assert list((sqlite_settings.outbox_dir).glob("**/*.eml")) == []
 
@@ -93,7 +95,7 @@ def test_a_run_sends_every_message_over_few_sessions_and_reports(
     smtp_env, smtp_server, sqlite_settings
 ) -> None:  # type: ignore[no-untyped-def]
     populate(sqlite_settings.db_url, 30)
-    state = mailing(
+    state = run_mailing(
         MailingParams(dry_run=False, batch_size=10, rate_per_minute=None), return_state=True
     )
     result = state.result()
@@ -108,7 +110,7 @@ def test_a_run_sends_every_message_over_few_sessions_and_reports(
     keys = {a.key for a in artifacts}
     assert {"mailing-summary", "mailing-run", "mailing-progress"} <= keys
     # A second run finds nothing left to send.
-    again = mailing(MailingParams(dry_run=False, rate_per_minute=None))
+    again = run_mailing(MailingParams(dry_run=False, rate_per_minute=None))
     assert again["enqueued"] == 0 and again["run_sent"] == 0 and len(smtp_server.messages) == 30
 
 
@@ -118,17 +120,45 @@ def test_a_half_configured_smtp_fails_before_anything_is_claimed(
     populate(sqlite_settings.db_url, 3)
     monkeypatch.setenv("SYNERGIE_EMAIL_BACKEND", "smtp")
     monkeypatch.delenv("SYNERGIE_SMTP_HOST", raising=False)
-    state = mailing(MailingParams(dry_run=False), return_state=True)
+    state = run_mailing(MailingParams(dry_run=False), return_state=True)
     assert state.is_failed()
     with pytest.raises(Exception, match="SYNERGIE_SMTP_HOST"):
         state.result()
     assert messages(sqlite_settings.db_url) == []
 
 
+def test_the_smtp_password_can_come_from_a_prefect_secret_block(
+    smtp_env, sqlite_settings, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from prefect.blocks.system import Secret
+
+    from tasks.runtime import SMTP_PASSWORD_BLOCK
+
+    populate(sqlite_settings.db_url, 3)
+    with SmtpTestServer(credentials=("relais", "mot-de-passe-du-bloc")) as server:
+        monkeypatch.setenv("SYNERGIE_SMTP_PORT", str(server.port))
+        monkeypatch.setenv("SYNERGIE_SMTP_USER", "relais")
+        monkeypatch.delenv("SYNERGIE_SMTP_PASSWORD", raising=False)
+        Secret(value="mot-de-passe-du-bloc").save(SMTP_PASSWORD_BLOCK, overwrite=True)
+        try:
+            result = run_mailing(MailingParams(dry_run=False, rate_per_minute=None))
+        finally:
+            Secret.delete(SMTP_PASSWORD_BLOCK)
+        assert result["run_sent"] == 3 and len(server.messages) == 3
+        assert server.logins == ["relais"]  # one session for the one batch, logged in
+    rows = messages(sqlite_settings.db_url)
+    assert all("mot-de-passe" not in (m.last_error or "") for m in rows)
+
+
+def run_mailing(params: MailingParams, **options: Any) -> Any:
+    """The async flow, run to the end from a test."""
+    return asyncio.run(mailing(params, **options))
+
+
 def spawn(env: dict[str, str], *, limit: int, rate: int | None = None) -> subprocess.Popen:  # type: ignore[type-arg]
     code = (
-        "from flows.mailing import MailingParams, mailing; "
-        f"mailing(MailingParams(dry_run=False, batch_size=50, max_per_run={limit}, rate_per_minute={rate}))"
+        "import asyncio; from flows.mailing import MailingParams, mailing; "
+        f"asyncio.run(mailing(MailingParams(dry_run=False, batch_size=50, max_per_run={limit}, rate_per_minute={rate})))"
     )
     child_env = {**os.environ, **env, "PREFECT_API_URL": str(get_current_settings().api.url),
                  "PREFECT_LOGGING_LEVEL": "WARNING"}  # fmt: skip
