@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from models.db import upgrade_database
+from models import Campaign
+from models.db import make_engine, session_scope, upgrade_database
 from tests.factories import luhn_siret, write_csv
 
 pytestmark = pytest.mark.integration
@@ -93,7 +94,7 @@ def prefect_server(
         log.close()
 
 
-def test_staff_start_the_import_deployment_and_see_its_report(
+def test_staff_start_the_import_and_mailing_deployments_and_see_their_reports(
     prefect_server: tuple[str, dict[str, str]], tmp_path: Path
 ) -> None:
     api, base_env = prefect_server
@@ -101,8 +102,11 @@ def test_staff_start_the_import_deployment_and_see_its_report(
     upgrade_database(db_url)
     listing = write_csv(
         tmp_path / "liste.csv",
-        f"siret;raison_sociale;code_postal\n{luhn_siret(11)};Une Entreprise;21700\nx;Sans SIRET valide;21700\n",
+        f"siret;raison_sociale;code_postal;courriel\n{luhn_siret(11)};Une Entreprise;21700;dirigeant@example.org\n"
+        "x;Sans SIRET valide;21700;\n",
     )
+    with session_scope(make_engine(db_url)) as session:
+        session.add(Campaign(name="Intégration", year=2026, communes=[]))
     env = {**base_env, "SYNERGIE_DATA_DIR": str(tmp_path / "var"), "SYNERGIE_DATABASE_URL": db_url}
     log = (tmp_path / "serve.log").open("w")
     served = subprocess.Popen(
@@ -136,6 +140,22 @@ def test_staff_start_the_import_deployment_and_see_its_report(
                 json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}},
             )  # fmt: skip
             mailing = call(client, "GET", "/deployments/name/mailing/mailing")
+            # The (async) mailing flow, started from the UI with its dry run unticked.
+            sent = call(
+                client, "POST", f"/deployments/{mailing['id']}/create_flow_run",
+                json={"parameters": {"params": {"dry_run": False, "rate_per_minute": None}}},
+            )  # fmt: skip
+            mailed = wait_for(
+                lambda: (state := call(client, "GET", f"/flow_runs/{sent['id']}")["state"])["type"]
+                in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+                and state,
+                timeout=120, what="the mailing run", process=served,
+            )  # fmt: skip
+            assert mailed["type"] == "COMPLETED", (tmp_path / "serve.log").read_text()[-3000:]
+            mailing_artifacts = call(
+                client, "POST", "/artifacts/filter",
+                json={"artifacts": {"flow_run_id": {"any_": [sent["id"]]}}},
+            )  # fmt: skip
     finally:
         stop(served)
         log.close()
@@ -150,5 +170,10 @@ def test_staff_start_the_import_deployment_and_see_its_report(
         and weekly["schedule"]["timezone"] == "Europe/Paris"
     )
     assert weekly["parameters"] == {"params": {"dry_run": False}}
+    assert {"mailing-summary", "mailing-run", "mailing-progress"} <= {
+        a["key"] for a in mailing_artifacts
+    }
+    [eml] = (tmp_path / "var" / "outbox").glob("**/*.eml")
+    assert b"dirigeant@example.org" in eml.read_bytes()
     form = mailing["parameter_openapi_schema"]["definitions"]["MailingParams"]["properties"]
     assert form["dry_run"]["default"] is True
