@@ -86,6 +86,9 @@ def _prefect_notice() -> Iterator[None]:
             "[dim]Aucun serveur Prefect configuré (PREFECT_API_URL) : démarrage d'une API locale "
             "temporaire, comptez 15 à 20 secondes…[/]"
         )
+        # The temporary server's telemetry would call Prefect's servers, and at start-up it
+        # races that server's own SQLite database, printing a "database is locked" traceback.
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     yield
 
 
