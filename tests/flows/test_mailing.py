@@ -114,6 +114,20 @@ def test_a_run_sends_every_message_over_few_sessions_and_reports(
     assert again["enqueued"] == 0 and again["run_sent"] == 0 and len(smtp_server.messages) == 30
 
 
+def test_batches_in_parallel_share_the_run_and_send_each_message_once(
+    smtp_env, smtp_server, sqlite_settings
+) -> None:  # type: ignore[no-untyped-def]
+    populate(sqlite_settings.db_url, 45)
+    result = run_mailing(
+        MailingParams(
+            dry_run=False, batch_size=10, concurrency=3, max_per_run=40, rate_per_minute=None
+        )
+    )
+    assert result["run_sent"] == 40 and result["queued"] == 5  # max_per_run holds across batches
+    assert len({m.message_id for m in smtp_server.messages}) == len(smtp_server.messages) == 40
+    assert smtp_server.ehlo_count == 4  # one session per batch of 10
+
+
 def test_a_half_configured_smtp_fails_before_anything_is_claimed(
     sqlite_settings, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
