@@ -94,6 +94,35 @@ def prefect_server(
         log.close()
 
 
+def run_to_the_end(
+    client: httpx.Client,
+    deployment_id: str,
+    params: dict[str, Any],
+    served: subprocess.Popen,
+    tmp_path: Path,  # type: ignore[type-arg]
+) -> list[dict[str, Any]]:
+    """Start a run of the deployment as the UI does, wait for it to complete, return its artifacts."""
+    run = call(
+        client,
+        "POST",
+        f"/deployments/{deployment_id}/create_flow_run",
+        json={"parameters": {"params": params}},
+    )
+    final = wait_for(
+        lambda: (state := call(client, "GET", f"/flow_runs/{run['id']}")["state"])["type"]
+        in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+        and state,
+        timeout=120, what="the flow run", process=served,
+    )  # fmt: skip
+    assert final["type"] == "COMPLETED", (tmp_path / "serve.log").read_text()[-3000:]
+    return call(  # type: ignore[no-any-return]
+        client,
+        "POST",
+        "/artifacts/filter",
+        json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}},
+    )
+
+
 def test_staff_start_the_import_and_mailing_deployments_and_see_their_reports(
     prefect_server: tuple[str, dict[str, str]], tmp_path: Path
 ) -> None:
@@ -124,38 +153,14 @@ def test_staff_start_the_import_and_mailing_deployments_and_see_their_reports(
                 timeout=90, what="the served deployment", process=served,
             )  # fmt: skip
             # What the UI's "Run" form posts: the parameters model, dry run switched off.
-            run = call(
-                client, "POST", f"/deployments/{deployment['id']}/create_flow_run",
-                json={"parameters": {"params": {"path": str(listing), "dry_run": False}}},
-            )  # fmt: skip
-            final = wait_for(
-                lambda: (state := call(client, "GET", f"/flow_runs/{run['id']}")["state"])["type"]
-                in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
-                and state,
-                timeout=120, what="the flow run", process=served,
-            )  # fmt: skip
-            assert final["type"] == "COMPLETED", (tmp_path / "serve.log").read_text()[-3000:]
-            artifacts = call(
-                client, "POST", "/artifacts/filter",
-                json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}},
-            )  # fmt: skip
+            artifacts = run_to_the_end(
+                client, deployment["id"], {"path": str(listing), "dry_run": False}, served, tmp_path
+            )
             mailing = call(client, "GET", "/deployments/name/mailing/mailing")
             # The (async) mailing flow, started from the UI with its dry run unticked.
-            sent = call(
-                client, "POST", f"/deployments/{mailing['id']}/create_flow_run",
-                json={"parameters": {"params": {"dry_run": False, "rate_per_minute": None}}},
-            )  # fmt: skip
-            mailed = wait_for(
-                lambda: (state := call(client, "GET", f"/flow_runs/{sent['id']}")["state"])["type"]
-                in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
-                and state,
-                timeout=120, what="the mailing run", process=served,
-            )  # fmt: skip
-            assert mailed["type"] == "COMPLETED", (tmp_path / "serve.log").read_text()[-3000:]
-            mailing_artifacts = call(
-                client, "POST", "/artifacts/filter",
-                json={"artifacts": {"flow_run_id": {"any_": [sent["id"]]}}},
-            )  # fmt: skip
+            mailing_artifacts = run_to_the_end(
+                client, mailing["id"], {"dry_run": False, "rate_per_minute": None}, served, tmp_path
+            )
     finally:
         stop(served)
         log.close()
