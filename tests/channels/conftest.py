@@ -34,16 +34,8 @@ def smtp_auth_server(_smtp_auth_server: SmtpTestServer) -> SmtpTestServer:
 @pytest.fixture
 def smtp_backend(smtp_server: SmtpTestServer) -> SmtpEmailBackend:
     """A backend for the local server: no TLS, no login, short timeout."""
-    return SmtpEmailBackend(
-        host=smtp_server.host,
-        port=smtp_server.port,
-        security="none",
-        user=None,
-        password=None,
-        sender=SENDER,
-        reply_to="contact@metropole.example",
-        timeout=5,
-        local_hostname="client.test.invalid",
+    return smtp_server.client(
+        sender=SENDER, reply_to="contact@metropole.example", local_hostname="client.test.invalid"
     )
 
 

@@ -242,16 +242,7 @@ def test_disconnect_during_data_fails_that_message_and_the_rest_follow_after_a_r
 def test_reconnects_in_a_row_are_bounded(
     smtp_server: SmtpTestServer, make_email: MakeEmail
 ) -> None:
-    backend = SmtpEmailBackend(
-        host=smtp_server.host,
-        port=smtp_server.port,
-        security="none",
-        user=None,
-        password=None,
-        sender=SENDER,
-        timeout=5,
-        max_reconnects=1,
-    )
+    backend = smtp_server.client(sender=SENDER, max_reconnects=1)
     smtp_server.drop_during_data(next_messages=3)
     batch = [make_email(i) for i in range(6)]
 
@@ -266,8 +257,7 @@ def test_reconnects_in_a_row_are_bounded(
 def test_a_relay_that_hangs_up_every_few_messages_is_followed_to_the_end_of_the_batch(
     smtp_server: SmtpTestServer, make_email: MakeEmail
 ) -> None:
-    backend = SmtpEmailBackend(host=smtp_server.host, port=smtp_server.port, security="none", user=None,
-                               password=None, sender=SENDER, timeout=5, max_reconnects=1)  # fmt: skip
+    backend = smtp_server.client(sender=SENDER, max_reconnects=1)
     batch = [make_email(i) for i in range(12)]
     dropped = {2, 5, 8, 11}  # more drops than reconnects allowed, but never two in a row
     smtp_server.drop_during_data(*(batch[i].message_id for i in dropped))
@@ -335,15 +325,7 @@ def test_wrong_password_fails_the_batch_as_transient(
 def test_skipping_login_on_a_server_that_requires_it_fails_as_transient(
     smtp_auth_server: SmtpTestServer, make_email: MakeEmail
 ) -> None:
-    backend = SmtpEmailBackend(
-        host=smtp_auth_server.host,
-        port=smtp_auth_server.port,
-        security="none",
-        user=None,
-        password=None,
-        sender=SENDER,
-        timeout=5,
-    )
+    backend = smtp_auth_server.client(sender=SENDER)
 
     [result] = backend.send_messages([make_email(1)])
 

@@ -26,6 +26,8 @@ from typing import Any, Literal, Self
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from channels.smtp import SmtpEmailBackend
+
 __all__ = ["ReceivedMessage", "SmtpTestServer"]
 
 logger = logging.getLogger(__name__)
@@ -345,6 +347,12 @@ class SmtpTestServer:
         with self._state.lock:
             self._state.drop_message_ids.update(message_ids)
             self._state.drop_next_messages += next_messages
+
+    def client(self, *, sender: str, **overrides: Any) -> SmtpEmailBackend:
+        """An SMTP backend pointed at this server: no TLS, no login, 5 s timeout unless overridden."""
+        options: dict[str, Any] = {"host": self.host, "port": self.port, "security": "none", "user": None,
+                                   "password": None, "timeout": 5, **overrides}  # fmt: skip
+        return SmtpEmailBackend(sender=sender, **options)
 
     def watch_acceptances(self, callback: Callable[[ReceivedMessage], None] | None) -> None:
         """Call ``callback`` in the server's thread as each message is accepted, before the 250."""

@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from channels.locmem import MemoryEmailBackend
-from channels.smtp import SmtpEmailBackend
 from models import Campaign, Channel, Company, Contact, Message, MessageStatus, OptOut, Stage
 from synergie.mailing import (
     MailComposer,
@@ -152,8 +151,7 @@ def test_smtp_faults_are_retried_or_marked_and_nothing_is_lost(
     with Session(engine) as session:
         target = session.exec(select(Message).where(Message.to_address == "p4@example.org")).one()
     smtp_server.drop_during_data(target.message_id)  # the connection dies in the middle of DATA
-    backend = SmtpEmailBackend(host=smtp_server.host, port=smtp_server.port, security="none", user=None,
-                               password=None, sender=settings.mail_from, timeout=5)  # fmt: skip
+    backend = smtp_server.client(sender=settings.mail_from)
     outcomes = send_all(engine, settings, backend, campaign, batch=3)
 
     received = [r for m in smtp_server.messages for r in m.rcpt_tos]
@@ -212,8 +210,7 @@ def test_no_two_messages_are_ever_accepted_and_unrecorded_at_once(
             )
 
     smtp_server.watch_acceptances(check)
-    backend = SmtpEmailBackend(host=smtp_server.host, port=smtp_server.port, security="none", user=None,
-                               password=None, sender=settings.mail_from, timeout=5)  # fmt: skip
+    backend = smtp_server.client(sender=settings.mail_from)
     send_all(engine, settings, backend, campaign, batch=24)
 
     assert len(accepted) == 23  # all but the refused address, the greylisted one on its retry
