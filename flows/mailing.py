@@ -114,8 +114,8 @@ async def mailing(params: MailingParams = MailingParams()) -> dict[str, int]:  #
                 run[status.value] += count
     finally:
         # A failed batch ends the run: let the others finish their message and record it.
-        for future, _ in in_flight:
-            await asyncio.wait([future])
+        if in_flight:
+            await asyncio.wait([future for future, _ in in_flight])
     await progress.aupdate(allowance.claimed, allowance.claimed)
     totals = await publish_mailing_summary(settings=settings, plan=plan, added=added, run=run)
     return {"enqueued": added, **{f"run_{k}": v for k, v in run.items()}, **totals}

@@ -175,7 +175,6 @@ class LeaseKeeper:
         self.now = now
         self.held_until = held_until
         self.unsent = {message.key: message.id for message in claimed}
-        self.lost: list[str] = []
 
     def release(self, key: str) -> None:
         """``key`` has its answer: it no longer needs the lease."""
@@ -201,7 +200,6 @@ class LeaseKeeper:
             del self.unsent[key]
         if lost:
             logger.warning("lease lost on %d message(s), left to the run that took them", len(lost))
-            self.lost.extend(lost)
         self.held_until = until
 
 

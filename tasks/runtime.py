@@ -42,10 +42,8 @@ def _secret(value: object, block: str, wanted: bool) -> str | None:
 
 async def _asecret(value: object, block: str, wanted: bool) -> str | None:
     """``_secret`` for async tasks, where ``Secret.load`` would hand back a coroutine."""
-    if value is not None:
-        return value.get_secret_value()  # type: ignore[attr-defined]
-    if not wanted:
-        return None
+    if value is not None or not wanted:  # no block to read: the same answer as _secret
+        return _secret(value, block, wanted)
     try:
         return str((await Secret.aload(block)).get())  # type: ignore[attr-defined]
     except (ValueError, RuntimeError):  # no such block
