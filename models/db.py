@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,14 +70,16 @@ def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
 class DriverStatement:
     """A Core statement compiled once per dialect, then run on the driver (``exec_driver_sql``).
 
-    For the few statements a send loop runs for every message: there SQLAlchemy's per-call
+    For the statements run per message or per imported row: there SQLAlchemy's per-call
     work (execution context, parameter processing) cost more than SQLite takes to run them.
-    Parameters are given by bind name; each still goes through its column type (aware
-    datetimes become what the database stores), and values written in the statement stay.
+    Parameters are given by bind name (``column_keys`` adds an insert's columns as binds);
+    each still goes through its type's processor, if it has one (aware datetimes become
+    what the database stores), and values written in the statement stay.
     """
 
-    def __init__(self, statement: sa.Executable) -> None:
+    def __init__(self, statement: sa.Executable, *, column_keys: Sequence[str] = ()) -> None:
         self.statement = statement
+        self.column_keys = list(column_keys)
         self._compiled: dict[str, _Compiled] = {}
 
     def execute(self, connection: sa.Connection, params: dict[str, Any]) -> sa.CursorResult[Any]:
@@ -91,28 +94,24 @@ class DriverStatement:
     def _for(self, dialect: sa.Dialect) -> _Compiled:
         compiled = self._compiled.get(dialect.name)
         if compiled is None:
-            compiled = self._compiled[dialect.name] = _Compiled.of(self.statement, dialect)
+            compiled = self._compiled[dialect.name] = _Compiled.of(
+                self.statement, dialect, self.column_keys
+            )
         return compiled
 
 
+@dataclass(frozen=True)
 class _Compiled:
     """The SQL text of a statement for one dialect, and how to turn named values into its arguments."""
 
-    def __init__(
-        self,
-        sql: str,
-        names: list[str] | None,
-        defaults: dict[str, Any],
-        processors: dict[str, Any],
-    ) -> None:
-        self.sql = sql
-        self.names = names  # the order of positional arguments, or None for named ones
-        self.defaults = defaults
-        self.processors = processors
+    sql: str
+    names: list[str] | None  # the order of positional arguments, or None for named ones
+    defaults: dict[str, Any]
+    processors: dict[str, Any]
 
     @classmethod
-    def of(cls, statement: sa.Executable, dialect: sa.Dialect) -> _Compiled:
-        compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+    def of(cls, statement: sa.Executable, dialect: sa.Dialect, column_keys: list[str]) -> _Compiled:
+        compiled = statement.compile(dialect=dialect, column_keys=column_keys or None)  # type: ignore[attr-defined]
         binds = compiled.binds
         defaults = {name: bind.value for name, bind in binds.items() if not bind.required}
         processors = {

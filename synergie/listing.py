@@ -26,6 +26,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.dialects import postgresql, sqlite
 from stdnum.fr import siret as stdnum_siret
 
+from models.db import DriverStatement
 from models.enums import Source, Stage
 from models.tables import Company, Contact
 
@@ -859,7 +860,7 @@ class ListingLoader:
         self.updated = 0
         self.contacts_created = 0
         self._insert = _upsert(connection.dialect.name)
-        self._compiled: dict[tuple[str, ...], tuple[str, list[str] | None]] = {}
+        self._upserts: dict[tuple[str, ...], DriverStatement] = {}
         self._company = Company.__table__  # type: ignore[attr-defined]
         self._contact = Contact.__table__  # type: ignore[attr-defined]
 
@@ -939,25 +940,20 @@ class ListingLoader:
     def _upsert_companies(
         self, companies: list[dict[str, Any]], conflict: list[str], where: Any
     ) -> None:
-        sql, names = self._company_upsert(tuple(conflict), where)
         empty = dict.fromkeys(INSERTED)
-        rows = [{**empty, **company} for company in companies]
-        if names is not None:
-            self.connection.exec_driver_sql(sql, [tuple(row[n] for n in names) for row in rows])
-        else:
-            self.connection.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
+        self._company_upsert(tuple(conflict), where).execute_many(
+            self.connection, [{**empty, **company} for company in companies]
+        )
 
-    def _company_upsert(
-        self, conflict: tuple[str, ...], where: Any
-    ) -> tuple[str, list[str] | None]:
+    def _company_upsert(self, conflict: tuple[str, ...], where: Any) -> DriverStatement:
         """The upsert for one conflict target, compiled once per import.
 
         The rows are plain strings and numbers, so they go to the driver's executemany
         as they are: SQLAlchemy's per-row parameter processing cost more than SQLite's
         own work for the insert.
         """
-        if conflict in self._compiled:
-            return self._compiled[conflict]
+        if conflict in self._upserts:
+            return self._upserts[conflict]
         table = self._company
         now = self._constant(self.now, table.c.created_at.type)
         statement = self._insert(table).values(
@@ -979,10 +975,8 @@ class ListingLoader:
                 "updated_at": statement.excluded.updated_at,
             },
         )
-        compiled = statement.compile(dialect=self.connection.dialect, column_keys=list(INSERTED))
-        names = list(compiled.positiontup or []) if compiled.positional else None
-        self._compiled[conflict] = (str(compiled), names)
-        return self._compiled[conflict]
+        self._upserts[conflict] = DriverStatement(statement, column_keys=list(INSERTED))
+        return self._upserts[conflict]
 
     def _upsert_contacts(self, contacts: list[dict[str, Any]]) -> None:
         table = self._contact
