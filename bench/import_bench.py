@@ -59,7 +59,8 @@ def baseline_csv_reader(path: str) -> dict[str, float]:
 def ours(path: str, db_dir: str) -> dict[str, float]:
     """Synergie's import, filters on, into a fresh SQLite database."""
     from models.db import make_engine, upgrade_database
-    from synergie.listing import ListingFilter, import_listing
+    from synergie.listing.loader import import_listing
+    from synergie.listing.reading import ListingFilter
 
     url = f"sqlite:///{db_dir}/bench.db"
     upgrade_database(url)
@@ -83,7 +84,8 @@ def bulk_vs_orm(rows: int, db_dir: str) -> dict[str, float]:
 
     from models import Company, Source
     from models.db import make_engine, upgrade_database
-    from synergie.listing import BATCH_SIZE, ListingLoader, ListingRow, name_key
+    from synergie.listing.loader import BATCH_SIZE, ListingLoader
+    from synergie.listing.rows import ListingRow, name_key
 
     def siret(n: int) -> str:
         siren = f"{10000000 + n:08d}"

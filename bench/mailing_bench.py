@@ -66,9 +66,9 @@ def prebuilt_messages(count: int, workdir: Path) -> list[tuple[str, bytes]]:
     """The very messages the flow sends (same templates, headers, sizes), rendered and composed beforehand."""
     from channels.mime import compose_email
     from models.db import make_engine
-    from synergie.mailing import MailComposer, load_recipients, sender_domain
-    from synergie.outbox import ClaimedMessage, message_key, new_message_id
-    from synergie.rendering import MailTemplates
+    from synergie.mailing.campaigns import MailComposer, load_recipients, sender_domain
+    from synergie.messaging.outbox import ClaimedMessage, message_key, new_message_id
+    from synergie.messaging.rendering import MailTemplates
     from synergie.settings import Settings
 
     url = f"sqlite:///{workdir / 'prebuilt.db'}"
@@ -151,7 +151,7 @@ def plain_functions(count: int, batch_size: int, concurrency: int) -> float:
     from concurrent.futures import ThreadPoolExecutor
 
     from models.db import make_engine, session_scope
-    from synergie.mailing import (
+    from synergie.mailing.campaigns import (  # fmt: skip
         MailComposer,
         SendPolicy,
         enqueue_recipients,
@@ -159,10 +159,10 @@ def plain_functions(count: int, batch_size: int, concurrency: int) -> float:
         select_recipients,
         send_batch,
         sender_domain,
-    )  # fmt: skip
-    from synergie.rendering import MailTemplates
+    )
+    from synergie.messaging.rendering import MailTemplates
+    from synergie.messaging.transports import email_backend
     from synergie.settings import load_settings
-    from synergie.transports import email_backend
 
     started = time.perf_counter()
     gc.freeze()  # as the flow does when it starts

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from synergie.scheduling import (  # noqa: E402
+from synergie.visits.diary import (  # noqa: E402
     Booking,
     Diary,
     StaffAvailability,

@@ -6,7 +6,7 @@ from prefect import flow
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from synergie import SAMPLE_LISTING
-from synergie.listing import STAFF_BANDS, ListingFilter
+from synergie.listing.reading import STAFF_BANDS, ListingFilter
 from synergie.settings import load_settings
 from tasks.listing import import_listing_file, publish_import_report
 

@@ -13,7 +13,7 @@ from prefect import flow
 from pydantic import BaseModel, Field
 
 from models.enums import MessageStatus
-from synergie.mailing import BatchAllowance, BatchOutcome
+from synergie.mailing.campaigns import BatchAllowance, BatchOutcome
 from synergie.settings import load_settings
 from tasks.mailing import (
     enqueue_mailing,

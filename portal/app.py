@@ -23,8 +23,8 @@ from models.db import write_transaction
 from models.enums import Channel
 from models.tables import Company, Contact, OptOut
 from portal.events import OptOutEvent, emit_opt_out
-from synergie.links import UNSUBSCRIBE, InvalidToken, read_token
-from synergie.optouts import opt_out, opt_out_company
+from synergie.messaging.links import UNSUBSCRIBE, InvalidToken, read_token
+from synergie.messaging.optouts import opt_out, opt_out_company
 from synergie.settings import Settings
 
 __all__ = ["TEMPLATES_DIR", "create_app"]

@@ -17,21 +17,17 @@ from models.companies import get_company_by_siret
 from models.db import require_schema, session_scope
 from models.enums import CallOutcome, Channel
 from models.tables import Caller
-from synergie.calls import (
+from synergie.calls.lists import (
     CallerDigest,
     assign_calls,
     caller_digest,
     digest_step,
-    log_call,
     todays_calls,
 )
-from synergie.mailing import sender_domain
-from synergie.rendering import SmsTemplates, programme_context
-from synergie.sending import (
-    enqueue_prepared,
-    prepared_email,
-    prepared_sms,
-)
+from synergie.calls.outcomes import log_call
+from synergie.mailing.campaigns import sender_domain
+from synergie.messaging.rendering import SmsTemplates, programme_context
+from synergie.messaging.sending import enqueue_prepared, prepared_email, prepared_sms
 from synergie.settings import Settings
 from tasks.mailing import templates_for
 from tasks.runtime import engine_for

@@ -10,7 +10,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from models.db import require_schema
-from synergie.listing import ImportReport, ListingFilter, import_listing
+from synergie.listing.loader import import_listing
+from synergie.listing.reading import ImportReport, ListingFilter
 from synergie.settings import Settings
 from tasks.runtime import ProgressArtifact, engine_for
 

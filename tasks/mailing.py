@@ -22,7 +22,7 @@ from prefect.logging import get_run_logger
 
 from models.db import require_schema, session_scope
 from models.enums import Channel, MessageStatus
-from synergie.mailing import (
+from synergie.mailing.campaigns import (
     MailComposer,
     batch_size_for,
     enqueue_recipients,
@@ -32,11 +32,11 @@ from synergie.mailing import (
     send_batch,
     sender_domain,
 )
-from synergie.outbox import next_retry_at, step_counts
-from synergie.rendering import MailTemplates
-from synergie.sending import BatchOutcome, RateLimiter, SendPolicy
+from synergie.messaging.outbox import next_retry_at, step_counts
+from synergie.messaging.rendering import MailTemplates
+from synergie.messaging.sending import BatchOutcome, RateLimiter, SendPolicy
+from synergie.messaging.transports import check_email_settings, email_backend
 from synergie.settings import Settings
-from synergie.transports import check_email_settings, email_backend
 from tasks.runtime import asmtp_password, current_actor, engine_for
 
 

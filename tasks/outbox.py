@@ -9,7 +9,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from models.enums import Channel, MessageStatus
-from synergie.sending import SendPolicy, send_prepared
+from synergie.messaging.sending import SendPolicy, send_prepared
 from synergie.settings import Settings
 from tasks.runtime import backend_for, current_actor, engine_for
 

@@ -19,9 +19,9 @@ from prefect.runtime import flow_run
 from channels.base import EmailBackend, SmsBackend
 from models.db import make_engine
 from models.enums import Channel
-from synergie.progress import report_progress
+from synergie.messaging.progress import report_progress
+from synergie.messaging.transports import email_backend, sms_backend
 from synergie.settings import Settings
-from synergie.transports import email_backend, sms_backend
 
 SMTP_PASSWORD_BLOCK = "synergie-smtp-password"
 TWILIO_TOKEN_BLOCK = "synergie-twilio-auth-token"

@@ -12,9 +12,9 @@ from sqlmodel import Session
 
 from models.companies import get_company_by_siret
 from models.db import require_schema, session_scope
-from synergie.rendering import SmsTemplates
+from synergie.messaging.rendering import SmsTemplates
 from synergie.settings import Settings
-from synergie.visits import (
+from synergie.visits.lifecycle import (
     BookedVisit,
     book_interested,
     book_visit,

@@ -1,20 +1,4 @@
-"""Call reminders: callers, sharing due calls among them, their daily digest, and logging outcomes.
-
-Outcomes drive the stage machine (every move goes through ``move_company``):
-
-    outcome        company (at contacted, or called)     call tasks
-    reached        → called                              closed
-    interested     → called (ready for a visit: the      closed, outcome "interested"
-                   visits work picks these tasks)
-    callback       → called                              closed, new task due on ``on``
-    refused        → declined                            closed
-    wrong-number   unchanged, contact's phone invalid    closed
-    no-answer      unchanged; 3rd attempt → unreachable  new task next working day, attempt + 1
-
-A call logged for a company with no open task (a spontaneous call) gets a task made on the
-spot, provided the company is at ``contacted`` or ``called``; at any other stage logging is
-refused with a French message.
-"""
+"""The day's call lists: companies due a call shared among the callers available, and their digest."""
 
 from __future__ import annotations
 
@@ -30,8 +14,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from models.companies import move_company
-from models.enums import Activity, CallOutcome, MessageStatus, Stage
+from models.enums import CallOutcome, MessageStatus, Stage
 from models.tables import (
     Caller,
     CallTask,
@@ -40,9 +23,8 @@ from models.tables import (
     Message,
     OptOut,
     StageChange,
-    TimeEntry,
 )
-from synergie.rendering import MailTemplates, RenderedEmail, SmsTemplates
+from synergie.messaging.rendering import MailTemplates, RenderedEmail, SmsTemplates
 
 logger = logging.getLogger(__name__)
 
@@ -62,68 +44,6 @@ OUTCOME_LABELS_FR: dict[CallOutcome, str] = {
 }
 
 
-class CallError(ValueError):
-    """A call-related request staff made cannot be honoured; the message says why, in French."""
-
-
-# --- callers -----------------------------------------------------------------------------
-
-
-def add_caller(
-    *,
-    session: Session,
-    name: str,
-    phone: str | None,
-    email: str | None,
-    per_day: int,
-    days: Sequence[int] = (1, 2, 3, 4, 5),
-) -> Caller:
-    """Create and return a caller, refusing bad values with a French message."""
-    name = name.strip()
-    if not name:
-        raise CallError("le nom de l'appelant est vide")
-    if not phone and not email:
-        raise CallError("indiquez au moins un téléphone (--phone) ou un e-mail (--email)")
-    if email is not None and "@" not in email:
-        raise CallError(f"adresse e-mail invalide : « {email} »")
-    if not 1 <= per_day <= 200:
-        raise CallError("le nombre d'appels par jour doit être compris entre 1 et 200")
-    chosen = sorted(set(days))
-    if not chosen or any(day not in range(1, 8) for day in chosen):
-        raise CallError(
-            "jours invalides : donnez des numéros de 1 (lundi) à 7 (dimanche), ex. 1,2,3"
-        )
-    caller = Caller(
-        name=name,
-        phone=phone.replace(" ", "") if phone else None,
-        email=email,
-        calls_per_day=per_day,
-        days_available=chosen,
-    )
-    session.add(caller)
-    session.flush()
-    return caller
-
-
-def list_callers(*, session: Session) -> Sequence[Caller]:
-    """Every caller, active ones first, by name."""
-    return session.exec(select(Caller).order_by(col(Caller.active).desc(), col(Caller.name))).all()
-
-
-def parse_days(value: str) -> list[int]:
-    """ISO weekdays from ``"1,2,3"``; CallError in French on anything else."""
-    try:
-        days = [int(part) for part in value.replace(" ", "").split(",") if part]
-    except ValueError:
-        raise CallError(
-            f"jours invalides « {value} » : des numéros de 1 (lundi) à 7 (dimanche), ex. 1,2,3,4,5"
-        ) from None
-    return days
-
-
-# --- selection and assignment --------------------------------------------------------------
-
-
 def next_working_day(day: date) -> date:
     """The next Monday-to-Friday day after ``day``."""
     following = day + timedelta(days=1)
@@ -132,7 +52,7 @@ def next_working_day(day: date) -> date:
     return following
 
 
-def _callable_contacts(session: Session, company_ids: Iterable[int]) -> dict[int, Contact]:
+def callable_contacts(session: Session, company_ids: Iterable[int]) -> dict[int, Contact]:
     """The contact to call per company: has a phone, not marked invalid, never opted out of anything."""
     ids = list(company_ids)
     if not ids:
@@ -179,7 +99,7 @@ def companies_due_for_call(
         .where(col(Company.stage) == Stage.CONTACTED, ~open_task, since < cutoff)
         .order_by(since, col(Company.id))
     ).all()
-    contacts = _callable_contacts(session, (c.id for c in companies if c.id is not None))
+    contacts = callable_contacts(session, (c.id for c in companies if c.id is not None))
     return [(company, contacts[company.id]) for company in companies if company.id in contacts]
 
 
@@ -254,7 +174,7 @@ def assign_calls(
     ).all()
     callbacks = _is_callback(session, pending)
     pending = sorted(pending, key=lambda task: task.id not in callbacks)
-    contacts = _callable_contacts(session, {task.company_id for task in pending})
+    contacts = callable_contacts(session, {task.company_id for task in pending})
     for task in pending:
         contact = contacts.get(task.company_id)
         caller_id = next_caller() if contact is not None else None
@@ -419,122 +339,3 @@ def caller_digest(
 def digest_step(today: date) -> str:
     """The outbox step of a day's digests: ``appels-YYYY-MM-DD``."""
     return f"appels-{today.isoformat()}"
-
-
-# --- logging a call ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LoggedCall:
-    """What logging a call did: the closed task, the stage reached, the next task if any."""
-
-    task: CallTask
-    stage: Stage
-    next_task: CallTask | None
-
-
-def _open_task(session: Session, company: Company, today: date) -> CallTask:
-    """The company's open task, or a new one for a spontaneous call (CallError at other stages)."""
-    task = session.exec(
-        select(CallTask).where(
-            col(CallTask.company_id) == company.id, col(CallTask.outcome).is_(None)
-        )
-    ).first()
-    if task is not None:
-        return task
-    contacts = _callable_contacts(session, [company.id])  # type: ignore[list-item]
-    contact = contacts.get(company.id)  # type: ignore[arg-type]
-    task = CallTask(
-        company_id=company.id,  # type: ignore[arg-type]
-        contact_id=contact.id if contact else None,
-        due_on=today,
-        assigned_on=today,
-    )
-    session.add(task)
-    session.flush()
-    return task
-
-
-def log_call(
-    *,
-    session: Session,
-    company: Company,
-    outcome: CallOutcome,
-    on: date | None,
-    notes: str | None,
-    actor: str,
-    now: datetime,
-    call_minutes: int,
-    tz: ZoneInfo = PARIS,
-) -> LoggedCall:
-    """Record a call's outcome, move the company accordingly and book the call's staff time."""
-    outcome = CallOutcome(outcome)
-    today = now.astimezone(tz).date()
-    stage = Stage(company.stage)
-    if stage not in CALLABLE_STAGES:
-        raise CallError(
-            f"{company.name} est à l'étape « {stage.value} » : un appel ne se consigne qu'à "
-            "l'étape « contacted » ou « called »"
-        )
-    if outcome == CallOutcome.CALLBACK and on is None:
-        raise CallError("pour un rappel, indiquez sa date avec --on AAAA-MM-JJ")
-    if on is not None and on < today:
-        raise CallError(f"la date {on.isoformat()} est passée : indiquez une date à venir")
-    task = _open_task(session, company, today)
-    task.outcome = outcome
-    task.notes = notes.strip()[:2000] if notes and notes.strip() else None
-    task.logged_at = now
-    task.logged_by = actor[:200]
-    if outcome == CallOutcome.CALLBACK:
-        task.callback_on = on
-    session.add(task)
-    session.flush()  # close it before a new open task may exist (one open task per company)
-
-    why = f"appel : {OUTCOME_LABELS_FR[outcome]}" + (f" — {task.notes}" if task.notes else "")
-    next_task: CallTask | None = None
-
-    def move(target: Stage) -> None:
-        if Stage(company.stage) != target:
-            move_company(session=session, company=company, target=target, why=why[:1000],
-                         actor=actor, now=now)  # fmt: skip
-
-    if outcome in (CallOutcome.REACHED, CallOutcome.INTERESTED):
-        move(Stage.CALLED)
-    elif outcome == CallOutcome.CALLBACK and on is not None:  # checked above
-        move(Stage.CALLED)
-        next_task = CallTask(
-            company_id=task.company_id, contact_id=task.contact_id, due_on=on, attempt=1
-        )
-    elif outcome == CallOutcome.REFUSED:
-        move(Stage.DECLINED)
-    elif outcome == CallOutcome.WRONG_NUMBER:
-        if task.contact_id is not None:
-            contact = session.get(Contact, task.contact_id)
-            if contact is not None:
-                contact.phone_invalid_at = now
-                session.add(contact)
-    elif outcome == CallOutcome.NO_ANSWER and task.attempt >= MAX_NO_ANSWER:
-        move(Stage.UNREACHABLE)
-    elif outcome == CallOutcome.NO_ANSWER:
-        next_task = CallTask(
-            company_id=task.company_id,
-            contact_id=task.contact_id,
-            due_on=on or next_working_day(today),
-            attempt=task.attempt + 1,
-        )
-    if next_task is not None:
-        next_task.created_at = now
-        session.add(next_task)
-    session.add(
-        TimeEntry(
-            activity=Activity.CALL,
-            hours=round(call_minutes / 60, 4),
-            company_id=company.id,
-            day=today,
-            actor=actor[:200],
-            created_at=now,
-        )
-    )
-    session.flush()
-    session.refresh(company)
-    return LoggedCall(task=task, stage=Stage(company.stage), next_task=next_task)

@@ -10,6 +10,13 @@ import typer
 from rich.table import Table
 
 from models.enums import CallOutcome
+from synergie.cli.common import (
+    CliError,
+    cli_settings,
+    console,
+    db_session,
+    prefect_notice,
+)
 
 callers_app = typer.Typer(
     help="Appelants : bénévoles ou agents qui téléphonent aux entreprises.", no_args_is_help=True
@@ -30,11 +37,10 @@ def callers_add(
     ] = "1,2,3,4,5",
 ) -> None:
     """Ajoute un appelant."""
-    from synergie.calls import CallError, add_caller, parse_days
-    from synergie.cli import CliError, _session, console
+    from synergie.calls.callers import CallError, add_caller, parse_days
 
     try:
-        with _session() as session:
+        with db_session() as session:
             caller = add_caller(
                 session=session, name=name, phone=phone, email=email, per_day=per_day,
                 days=parse_days(days),
@@ -54,10 +60,9 @@ def _days_fr(days: list[int]) -> str:
 @callers_app.command("list")
 def callers_list() -> None:
     """Liste les appelants."""
-    from synergie.calls import list_callers
-    from synergie.cli import _session, console
+    from synergie.calls.callers import list_callers
 
-    with _session() as session:
+    with db_session() as session:
         rows = list_callers(session=session)
         table = Table(title=f"Appelants ({len(rows)})")
         for column in ("N°", "Nom", "Téléphone", "E-mail", "Appels/jour", "Jours", "Actif"):
@@ -86,11 +91,10 @@ def calls_remind(
 ) -> None:
     """Répartit les appels du jour et envoie à chaque appelant son SMS et sa liste (flow call_reminders)."""
     from flows.call_reminders import CallRemindersParams, call_reminders
-    from synergie.cli import _prefect_notice, _settings, console
 
-    settings = _settings()
+    settings = cli_settings()
     params = CallRemindersParams(after_days=after_days, day=_parse_date(day), dry_run=dry_run)
-    with _prefect_notice():
+    with prefect_notice():
         result = call_reminders(params)
     if dry_run:
         console.print(
@@ -112,7 +116,6 @@ def calls_remind(
 
 
 def _parse_date(value: str | None) -> date | None:
-    from synergie.cli import CliError
 
     if value is None:
         return None
@@ -139,13 +142,14 @@ def calls_log(
     """Note le résultat d'un appel ; l'étape de l'entreprise suit."""
     from models import STAGE_LABELS_FR
     from models.companies import get_company_by_siret
-    from synergie.calls import OUTCOME_LABELS_FR, CallError, log_call
-    from synergie.cli import CliError, _session, _settings, console
+    from synergie.calls.callers import CallError
+    from synergie.calls.lists import OUTCOME_LABELS_FR
+    from synergie.calls.outcomes import log_call
 
-    settings = _settings()
+    settings = cli_settings()
     when = _parse_date(on)
     try:
-        with _session() as session:
+        with db_session() as session:
             company = get_company_by_siret(session=session, siret=siret.replace(" ", ""))
             logged = log_call(
                 session=session, company=company, outcome=outcome, on=when, notes=notes,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -12,6 +11,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from synergie.cli.common import (
+    CliError,
+    actor,
+    cli_settings,
+    console,
+    db_session,
+    prefect_notice,
+    send_now,
+)
+
 staff_app = typer.Typer(help="Équipe : qui fait les visites, et quand.", no_args_is_help=True)
 visits_app = typer.Typer(
     help="Visites : réservation, invitations, réponses, rappels et compte rendu.",
@@ -19,17 +28,12 @@ visits_app = typer.Typer(
 )
 
 
-def _actor() -> str:
-    return f"staff:{getpass.getuser()}"
-
-
 @contextmanager
 def _french_errors() -> Iterator[None]:
     """Turn the errors a person can cause into one CliError line."""
-    from synergie.cli import CliError
-    from synergie.invitations import InvalidReply
-    from synergie.scheduling import SchedulingError
-    from synergie.visits import VisitError
+    from synergie.calendar.itip import InvalidReply
+    from synergie.visits.diary import SchedulingError
+    from synergie.visits.lifecycle import VisitError
 
     try:
         yield
@@ -39,31 +43,6 @@ def _french_errors() -> Iterator[None]:
 
 def _local(moment: datetime, settings: Any) -> str:
     return f"{moment.astimezone(settings.tz):%d/%m/%Y %H:%M}"
-
-
-def _send_now(settings: Any, channel: Any) -> int:
-    """Send the prepared messages of ``channel`` waiting in the outbox, without Prefect; return how many left."""
-    from models.db import make_engine
-    from models.enums import Channel, MessageStatus
-    from synergie.sending import SendPolicy, send_prepared
-    from synergie.transports import email_backend, sms_backend
-
-    if channel == Channel.SMS:
-        token = settings.twilio_auth_token
-        backend: Any = sms_backend(settings, auth_token=token.get_secret_value() if token else None)
-    else:
-        password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
-        backend = email_backend(settings, password=password)
-    policy = SendPolicy.from_settings(settings, actor=_actor())
-    engine = make_engine(settings.db_url)
-    try:
-        outcome = send_prepared(
-            engine=engine, backend=backend, channel=channel, limit=1000, policy=policy,
-            now=lambda: datetime.now(UTC),
-        )  # fmt: skip
-    finally:
-        engine.dispose()
-    return outcome.statuses[MessageStatus.SENT]
 
 
 @staff_app.command("add")
@@ -77,10 +56,9 @@ def staff_add(
     ] = None,
 ) -> None:
     """Ajoute un membre de l'équipe, disponible du lundi au vendredi, 9 h–12 h 30 et 13 h 30–17 h 30."""
-    from synergie.cli import _session, console
-    from synergie.visits import add_staff
+    from synergie.visits.lifecycle import add_staff
 
-    with _french_errors(), _session() as session:
+    with _french_errors(), db_session() as session:
         member = add_staff(session=session, name=name, email=email, phone=phone)
         console.print(f"{member.name} ajouté(e) à l'équipe (n° {member.id}), horaires par défaut.")
 
@@ -91,9 +69,8 @@ def staff_list() -> None:
     from sqlmodel import col, select
 
     from models import StaffMember
-    from synergie.cli import _session, console
 
-    with _session() as session:
+    with db_session() as session:
         table = Table(title="Équipe")
         for column in ("N°", "Nom", "E-mail", "Téléphone", "Active"):
             table.add_column(column)
@@ -104,7 +81,6 @@ def staff_list() -> None:
 
 
 def _parse_slot(slot: str, settings: Any) -> datetime:
-    from synergie.cli import CliError
 
     try:
         moment = datetime.fromisoformat(slot)
@@ -125,16 +101,15 @@ def visits_book(
 ) -> None:
     """Réserve les visites : toutes les entreprises intéressées, ou une seule (propositions, ou --slot)."""
     from flows.visits import VisitsParams, visits
-    from synergie.cli import CliError, _prefect_notice, _session, _settings, console
-    from synergie.visits import propose
+    from synergie.visits.lifecycle import propose
 
-    settings = _settings()
+    settings = cli_settings()
     if slot is not None and company is None:
         raise CliError(
             "un créneau (--slot) se choisit pour une entreprise : ajoutez --company SIRET"
         )
     if company is not None and slot is None:
-        with _french_errors(), _session() as session:
+        with _french_errors(), db_session() as session:
             slots = propose(session=session, settings=settings, now=datetime.now(UTC))
         if not slots:
             raise CliError("aucun créneau libre dans l'horizon de réservation")
@@ -151,7 +126,7 @@ def visits_book(
     if chosen is not None and company is not None:
         _check_slot(company, chosen)
     params = VisitsParams(company_siret=company, slot=chosen, dry_run=False)
-    with _prefect_notice(), _french_errors():
+    with prefect_notice(), _french_errors():
         result = visits(params)
     console.print(
         f"{result['booked']} visite(s) réservée(s), {result['email_sent']} invitation(s) envoyée(s)."
@@ -163,11 +138,10 @@ def visits_book(
 def _check_slot(company: str, chosen: datetime) -> None:
     """Refuse a hand-picked slot (check_booking) before Prefect starts, with the scheduler's French reason."""
     from models.companies import get_company_by_siret
-    from synergie.cli import _session, _settings
-    from synergie.visits import book_chosen_slot, load_diary
+    from synergie.visits.lifecycle import book_chosen_slot, load_diary
 
-    settings = _settings()
-    with _french_errors(), _session() as session:
+    settings = cli_settings()
+    with _french_errors(), db_session() as session:
         get_company_by_siret(session=session, siret=company.replace(" ", ""))
         diary = load_diary(session=session, settings=settings)
         book_chosen_slot(diary, chosen, now=datetime.now(UTC))
@@ -177,10 +151,9 @@ def _check_slot(company: str, chosen: datetime) -> None:
 def visits_remind() -> None:
     """Envoie le SMS de rappel des visites de demain (flow visit_reminders)."""
     from flows.visit_reminders import VisitRemindersParams, visit_reminders
-    from synergie.cli import _prefect_notice, _settings, console
 
-    settings = _settings()
-    with _prefect_notice():
+    settings = cli_settings()
+    with prefect_notice():
         result = visit_reminders(VisitRemindersParams())
     console.print(
         f"{result['enqueued']} rappel(s) mis en file, {result['sms_sent']} SMS envoyé(s)."
@@ -196,16 +169,15 @@ def visits_reply(
     ],
 ) -> None:
     """Enregistre la réponse d'une entreprise (acceptée, refusée, provisoire) ; un refus libère le créneau."""
-    from synergie.cli import _session, _settings, console
-    from synergie.rendering import MailTemplates
-    from synergie.visits import record_reply
+    from synergie.messaging.rendering import MailTemplates
+    from synergie.visits.lifecycle import record_reply
 
-    settings = _settings()
+    settings = cli_settings()
     labels = {"accepted": "acceptée", "declined": "refusée", "tentative": "provisoire"}
-    with _french_errors(), _session() as session:
+    with _french_errors(), db_session() as session:
         outcome = record_reply(
             session=session, settings=settings, templates=MailTemplates(settings.templates_dir),
-            data=path.read_bytes(), now=datetime.now(UTC), actor=_actor(),
+            data=path.read_bytes(), now=datetime.now(UTC), actor=actor(),
         )  # fmt: skip
         uid = outcome.visit.uid
     if outcome.stale:
@@ -222,18 +194,17 @@ def visits_reply(
 def visits_cancel(siret: Annotated[str, typer.Argument(help="SIRET de l'entreprise")]) -> None:
     """Annule la visite planifiée d'une entreprise et envoie l'annulation d'agenda."""
     from models.enums import Channel
-    from synergie.cli import _session, _settings, console
-    from synergie.rendering import MailTemplates
-    from synergie.visits import cancel_visit, find_visit
+    from synergie.messaging.rendering import MailTemplates
+    from synergie.visits.lifecycle import cancel_visit, find_visit
 
-    settings = _settings()
-    with _french_errors(), _session() as session:
+    settings = cli_settings()
+    with _french_errors(), db_session() as session:
         visit = find_visit(session=session, siret=siret)
         result = cancel_visit(
             session=session, settings=settings, templates=MailTemplates(settings.templates_dir),
-            visit=visit, now=datetime.now(UTC), actor=_actor(),
+            visit=visit, now=datetime.now(UTC), actor=actor(),
         )  # fmt: skip
-    sent = _send_now(settings, Channel.EMAIL) if result.enqueued else 0
+    sent = send_now(settings, Channel.EMAIL) if result.enqueued else 0
     console.print(f"Visite de {result.company} annulée ; {sent} annulation(s) envoyée(s).")
 
 
@@ -246,20 +217,19 @@ def visits_reschedule(
 ) -> None:
     """Déplace la visite d'une entreprise (au plus tôt, ou à --slot) et envoie l'invitation mise à jour."""
     from models.enums import Channel
-    from synergie.cli import _session, _settings, console
-    from synergie.rendering import MailTemplates
-    from synergie.visits import find_visit, reschedule_visit
+    from synergie.messaging.rendering import MailTemplates
+    from synergie.visits.lifecycle import find_visit, reschedule_visit
 
-    settings = _settings()
+    settings = cli_settings()
     chosen = _parse_slot(slot, settings) if slot else None
-    with _french_errors(), _session() as session:
+    with _french_errors(), db_session() as session:
         result = reschedule_visit(
             session=session, settings=settings, templates=MailTemplates(settings.templates_dir),
-            visit=find_visit(session=session, siret=siret), now=datetime.now(UTC), actor=_actor(),
+            visit=find_visit(session=session, siret=siret), now=datetime.now(UTC), actor=actor(),
             visit_start=chosen,
         )  # fmt: skip
         when = _local(result.visit.starts_at, settings)
-    sent = _send_now(settings, Channel.EMAIL) if result.enqueued else 0
+    sent = send_now(settings, Channel.EMAIL) if result.enqueued else 0
     console.print(
         f"Visite de {result.company} déplacée au {when} ; {sent} invitation(s) envoyée(s)."
     )
@@ -271,14 +241,13 @@ def visits_done(
     notes: Annotated[str, typer.Option("--notes", help="Compte rendu de la visite")],
 ) -> None:
     """Clôt une visite faite : étape « visitée » et 2 h de temps d'équipe au registre."""
-    from synergie.cli import _session, _settings, console
-    from synergie.visits import close_visit, find_visit
+    from synergie.visits.lifecycle import close_visit, find_visit
 
-    settings = _settings()
-    with _french_errors(), _session() as session:
+    settings = cli_settings()
+    with _french_errors(), db_session() as session:
         visit = find_visit(session=session, siret=siret)
         entry = close_visit(
-            session=session, visit=visit, notes=notes, now=datetime.now(UTC), actor=_actor(),
+            session=session, visit=visit, notes=notes, now=datetime.now(UTC), actor=actor(),
             timezone=settings.timezone,
         )  # fmt: skip
         console.print(f"Visite close : {entry.hours:g} h de visite notées le {entry.day:%d/%m/%Y}.")
@@ -290,13 +259,12 @@ def visits_list() -> None:
     from sqlmodel import col, select
 
     from models import Company, Visit
-    from synergie.cli import _session, _settings, console
 
-    settings = _settings()
+    settings = cli_settings()
     status_fr = {"booked": "planifiée", "cancelled": "annulée", "done": "faite"}
     answer_fr = {"needs-action": "sans réponse", "accepted": "acceptée", "declined": "refusée",
                  "tentative": "provisoire"}  # fmt: skip
-    with _session() as session:
+    with db_session() as session:
         table = Table(title="Visites")
         for column in ("Entreprise", "SIRET", "Visite", "État", "Réponse", "Version"):
             table.add_column(column)

@@ -14,10 +14,10 @@ from sqlmodel import Session, col, select
 from channels.base import EmailBackend, OutgoingEmail
 from models.enums import Channel, Stage
 from models.tables import Campaign, Company, Contact, Message, OptOut
-from synergie.links import unsubscribe_headers, unsubscribe_url
-from synergie.outbox import ClaimedMessage, enqueue, message_key, new_message_id
-from synergie.rendering import MailTemplates, RenderedEmail, programme_context
-from synergie.sending import BatchOutcome, RateLimiter, SendPolicy, send_claimed
+from synergie.messaging.links import unsubscribe_headers, unsubscribe_url
+from synergie.messaging.outbox import ClaimedMessage, enqueue, message_key, new_message_id
+from synergie.messaging.rendering import MailTemplates, RenderedEmail, programme_context
+from synergie.messaging.sending import BatchOutcome, RateLimiter, SendPolicy, send_claimed
 from synergie.settings import Settings
 
 

@@ -42,7 +42,7 @@ __all__ = [
     "reflow",
 ]
 
-BUNDLED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "email"
+BUNDLED_TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "email"
 BUNDLED_PREFIX = "bundled"
 TEXT_SUFFIX = ".txt.j2"
 HTML_SUFFIX = ".html.j2"

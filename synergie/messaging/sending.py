@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from channels.base import Attachment, DeliveryResult, OutgoingEmail, OutgoingSms
 from models.db import write_connection
 from models.enums import Channel, MessageStatus, Stage
-from synergie.outbox import (
+from synergie.messaging.outbox import (
     ClaimedMessage,
     claim,
     enqueue,

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from models.companies import move_company
 from models.enums import Activity, CallOutcome, Channel, Partstat, Stage, VisitStatus
 from models.tables import CallTask, Company, Contact, StaffMember, TimeEntry, Visit
-from synergie.invitations import (
+from synergie.calendar.itip import (
     Participant,
     VisitInvitation,
     build_cancel,
@@ -25,12 +25,14 @@ from synergie.invitations import (
     parse_reply,
     visit_uid,
 )
-from synergie.links import unsubscribe_url
-from synergie.listing import RowRejected, clean_phone
-from synergie.mailing import sender_domain
-from synergie.optouts import opted_out_contact_ids
-from synergie.rendering import MailTemplates, SmsTemplates, programme_context
-from synergie.scheduling import (
+from synergie.listing.rows import RowRejected, clean_phone
+from synergie.mailing.campaigns import sender_domain
+from synergie.messaging.links import unsubscribe_url
+from synergie.messaging.optouts import opted_out_contact_ids
+from synergie.messaging.rendering import MailTemplates, SmsTemplates, programme_context
+from synergie.messaging.sending import enqueue_prepared, prepared_email, prepared_sms
+from synergie.settings import Settings
+from synergie.visits.diary import (
     DEFAULT_WEEKLY_HOURS,
     Booking,
     BookingConflict,
@@ -41,8 +43,6 @@ from synergie.scheduling import (
     WorkWindow,
     check_booking,
 )
-from synergie.sending import enqueue_prepared, prepared_email, prepared_sms
-from synergie.settings import Settings
 
 __all__ = [
     "INVITATION_TEMPLATE",

@@ -23,7 +23,7 @@ from flows.call_reminders import CallRemindersParams, call_reminders
 from flows.log_call import log_call_flow
 from models import CallOutcome, CallTask, Message, MessageStatus, Stage, StageChange, TimeEntry
 from models.db import make_engine
-from synergie.calls import add_caller
+from synergie.calls.callers import add_caller
 from synergie.settings import Settings
 from tests.factories import make_company, make_contact
 

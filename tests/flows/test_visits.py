@@ -11,7 +11,7 @@ from flows.visits import VisitsParams, visits
 from models import Stage, Visit
 from models.db import make_engine, session_scope
 from synergie.settings import Settings
-from synergie.visits import add_staff
+from synergie.visits.lifecycle import add_staff
 from tests.factories import make_interested_company
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

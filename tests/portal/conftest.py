@@ -16,7 +16,7 @@ from models import Channel, Company, OptOut, Stage, StageChange
 from models.db import make_engine
 from portal.app import create_app
 from portal.events import OptOutEvent
-from synergie.links import unsubscribe_url
+from synergie.messaging.links import unsubscribe_url
 from synergie.settings import Settings
 from tests.factories import NOW, make_company, make_contact
 

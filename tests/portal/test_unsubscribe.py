@@ -14,7 +14,7 @@ from models import Channel, Stage
 from models.db import make_engine
 from portal.app import create_app
 from portal.events import OptOutEvent
-from synergie.links import UNSUBSCRIBE, sign_token
+from synergie.messaging.links import UNSUBSCRIBE, sign_token
 from synergie.settings import Settings
 from tests.factories import NOW
 from tests.portal.conftest import Person, Portal, TestClient, unsubscribe_path

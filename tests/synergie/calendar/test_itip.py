@@ -17,7 +17,7 @@ from icalendar import Calendar, Event
 
 from channels.base import Attachment, OutgoingEmail
 from channels.mime import compose_email
-from synergie.invitations import (
+from synergie.calendar.itip import (
     ALARM_BEFORE,
     PRODID,
     InvalidReply,

@@ -22,18 +22,16 @@ from models import (
     StageChange,
     TimeEntry,
 )
-from synergie.calls import (
-    CallError,
-    add_caller,
+from synergie.calls.callers import CallError, add_caller, parse_days
+from synergie.calls.lists import (
     assign_calls,
     caller_digest,
     companies_due_for_call,
-    log_call,
     next_working_day,
-    parse_days,
     todays_calls,
 )
-from synergie.rendering import MailTemplates, SmsTemplates, programme_context
+from synergie.calls.outcomes import log_call
+from synergie.messaging.rendering import MailTemplates, SmsTemplates, programme_context
 from synergie.settings import Settings
 from tests.factories import make_company, make_contact
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from synergie.cli import main
+from synergie.cli.app import main
 from tests.factories import luhn_siret, write_csv
 
 SIRET = luhn_siret(7)

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from models import Caller, CallTask, Contact, Stage, StageChange, TimeEntry
 from models.db import make_engine
-from synergie.cli import CliError
-from synergie.cli_calls import callers_app, calls_app
+from synergie.cli.calls import callers_app, calls_app
+from synergie.cli.common import CliError
 from synergie.settings import Settings
 from tests.factories import make_company, make_contact
 

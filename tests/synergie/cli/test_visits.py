@@ -11,11 +11,11 @@ from typer.testing import CliRunner
 
 from models import Company, StaffMember, Stage, TimeEntry, Visit, VisitStatus
 from models.db import make_engine, session_scope
-from synergie.cli import CliError
-from synergie.cli_visits import staff_app, visits_app
-from synergie.rendering import MailTemplates
+from synergie.cli.common import CliError
+from synergie.cli.visits import staff_app, visits_app
+from synergie.messaging.rendering import MailTemplates
 from synergie.settings import Settings
-from synergie.visits import add_staff, book_visit, propose
+from synergie.visits.lifecycle import add_staff, book_visit, propose
 from tests.factories import make_interested_company
 
 app = typer.Typer()

@@ -11,16 +11,9 @@ from sqlmodel import Session, select
 
 from models import Company, Contact, Source, Stage, StageChange
 from models.companies import move_company
-from synergie.listing import (
-    ImportReport,
-    ListingFileError,
-    ListingFilter,
-    ListingKind,
-    clean_phone,
-    clean_siret,
-    import_listing,
-    name_key,
-)
+from synergie.listing.loader import import_listing
+from synergie.listing.reading import ImportReport, ListingFileError, ListingFilter, ListingKind
+from synergie.listing.rows import clean_phone, clean_siret, name_key
 from tests.factories import NOW, luhn_siret, write_csv
 
 S1, S2, S3, S4 = (luhn_siret(n) for n in (101, 102, 103, 104))
@@ -254,7 +247,7 @@ def test_a_database_error_mid_import_leaves_nothing_behind(
     def fail_late(done: int, total: int) -> None:
         calls["n"] += 1
 
-    from synergie import listing
+    from synergie.listing import loader as listing
 
     original = listing.ListingLoader.load
 

@@ -10,7 +10,8 @@ from sqlmodel import Session, select
 
 from bench.sirene_gen import SIRENE_COLUMNS, write_sirene_file
 from models import Company, Source
-from synergie.listing import ListingFilter, ListingKind, import_listing
+from synergie.listing.loader import import_listing
+from synergie.listing.reading import ListingFilter, ListingKind
 from tests.factories import NOW, luhn_siret
 
 NUITS, GEVREY, BEAUNE = "21464", "21295", "21054"

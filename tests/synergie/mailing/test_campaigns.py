@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from channels.locmem import MemoryEmailBackend
 from models import Campaign, Channel, Company, Contact, Message, MessageStatus, OptOut, Stage
-from synergie.mailing import (
+from synergie.mailing.campaigns import (
     MailComposer,
     RateLimiter,
     SendPolicy,
@@ -20,7 +20,7 @@ from synergie.mailing import (
     select_recipients,
     send_batch,
 )
-from synergie.rendering import MailTemplates
+from synergie.messaging.rendering import MailTemplates
 from synergie.settings import Settings
 from tests.factories import NOW, make_company, make_contact
 from tests.servers.smtp_server import ReceivedMessage, SmtpTestServer
@@ -221,8 +221,8 @@ def test_no_two_messages_are_ever_accepted_and_unrecorded_at_once(
 def test_a_template_or_campaign_problem_is_caught_before_sending(
     engine: sa.Engine, settings: Settings
 ) -> None:
-    from synergie.mailing import CampaignNotFound
-    from synergie.rendering import TemplateProblem
+    from synergie.mailing.campaigns import CampaignNotFound
+    from synergie.messaging.rendering import TemplateProblem
 
     with Session(engine) as session, pytest.raises(CampaignNotFound, match="campagne inconnue"):
         find_campaign(session=session, name="Nulle part")
@@ -248,7 +248,7 @@ def test_the_rate_limiter_spaces_sends() -> None:
 
 
 def test_the_allowance_keeps_batches_in_flight_within_the_run_limit() -> None:
-    from synergie.mailing import BatchAllowance
+    from synergie.mailing.campaigns import BatchAllowance
 
     allowance = BatchAllowance(batch_size=100, concurrency=2, max_per_run=250)
     assert allowance.to_start(0) == [100, 100]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from models.enums import Channel
-from synergie.links import (
+from synergie.messaging.links import (
     UNSUBSCRIBE,
     ExpiredToken,
     InvalidToken,

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from models import Channel, Company, Contact, OptOut, Stage, StageChange
-from synergie.optouts import is_opted_out, opt_out, opt_out_company, opted_out_contact_ids
+from synergie.messaging.optouts import is_opted_out, opt_out, opt_out_company, opted_out_contact_ids
 from tests.factories import NOW, make_company, make_contact
 
 

@@ -24,7 +24,7 @@ from models import (
     StageChange,
 )
 from models.db import make_engine, write_transaction
-from synergie.outbox import (
+from synergie.messaging.outbox import (
     claim,
     enqueue,
     message_key,

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from channels.base import OutgoingEmail
 from channels.mime import compose_email
 from models.tables import Company, Contact
-from synergie.rendering import (
+from synergie.messaging.rendering import (
     PROGRAMME_FIELDS,
     MailTemplates,
     RenderedEmail,
@@ -527,7 +527,7 @@ def test_reflow_wraps_paragraphs_without_breaking_french_punctuation_numbers_or_
 
 
 def test_sms_templates_are_strict_and_one_line(tmp_path: Path) -> None:
-    from synergie.rendering import SmsTemplates, TemplateProblem
+    from synergie.messaging.rendering import SmsTemplates, TemplateProblem
 
     (tmp_path / "sms").mkdir()
     (tmp_path / "sms" / "essai.txt.j2").write_text(

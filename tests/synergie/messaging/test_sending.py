@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from channels.base import Attachment
 from channels.locmem import MemoryEmailBackend, MemorySmsBackend
 from models import Channel, Company, Message, MessageStatus, Stage
-from synergie.sending import (
+from synergie.messaging.sending import (
     RateLimiter,
     SendPolicy,
     enqueue_prepared,
@@ -73,8 +73,8 @@ def test_sms_faults_from_twilio_lose_nothing_and_send_nothing_twice(
     engine: sa.Engine, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
     from models import Contact, OptOut
+    from synergie.messaging.transports import sms_backend
     from synergie.settings import Settings
-    from synergie.transports import sms_backend
     from tests.factories import make_contact
     from tests.servers.twilio_server import FakeTwilio
 

@@ -9,8 +9,8 @@ import pytest
 from channels.base import OutgoingSms
 from channels.filebased import FileEmailBackend, FileSmsBackend
 from channels.twilio_sms import TwilioSmsBackend
+from synergie.messaging.transports import email_backend, sms_backend
 from synergie.settings import Settings, SettingsError
-from synergie.transports import email_backend, sms_backend
 from tests.servers.twilio_server import FakeTwilio
 
 

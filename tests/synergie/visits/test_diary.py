@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
-from synergie.scheduling import (
+from synergie.visits.diary import (
     Booking,
     BookingConflict,
     Diary,

@@ -27,10 +27,10 @@ from models import (
     VisitStatus,
 )
 from models.db import session_scope
-from synergie.rendering import MailTemplates, SmsTemplates
-from synergie.scheduling import BookingConflict
+from synergie.messaging.rendering import MailTemplates, SmsTemplates
 from synergie.settings import Settings
-from synergie.visits import (
+from synergie.visits.diary import BookingConflict
+from synergie.visits.lifecycle import (
     VisitError,
     add_staff,
     book_interested,
@@ -322,9 +322,9 @@ def test_two_booking_runs_at_once_never_take_the_same_slot(db_url: str) -> None:
     import threading
 
     from models.db import make_engine
-    from synergie.rendering import MailTemplates
+    from synergie.messaging.rendering import MailTemplates
     from synergie.settings import Settings
-    from synergie.visits import add_staff, book_interested
+    from synergie.visits.lifecycle import add_staff, book_interested
 
     engine = make_engine(db_url)
     with Session(engine, expire_on_commit=False) as session:

@@ -1,0 +1,161 @@
+"""Logging a call's outcome: the stage it moves the company to, and the next call task.
+
+Outcomes drive the stage machine (every move goes through ``move_company``):
+
+    outcome        company (at contacted, or called)     call tasks
+    reached        → called                              closed
+    interested     → called (ready for a visit: the      closed, outcome "interested"
+                   visits work picks these tasks)
+    callback       → called                              closed, new task due on ``on``
+    refused        → declined                            closed
+    wrong-number   unchanged, contact's phone invalid    closed
+    no-answer      unchanged; 3rd attempt → unreachable  new task next working day, attempt + 1
+
+A call logged for a company with no open task (a spontaneous call) gets a task made on the
+spot, provided the company is at ``contacted`` or ``called``; at any other stage logging is
+refused with a French message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, select
+
+from models.companies import move_company
+from models.enums import Activity, CallOutcome, Stage
+from models.tables import (
+    CallTask,
+    Company,
+    Contact,
+    TimeEntry,
+)
+from synergie.calls.callers import CallError
+from synergie.calls.lists import (
+    CALLABLE_STAGES,
+    MAX_NO_ANSWER,
+    OUTCOME_LABELS_FR,
+    PARIS,
+    callable_contacts,
+    next_working_day,
+)
+
+# --- logging a call ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoggedCall:
+    """What logging a call did: the closed task, the stage reached, the next task if any."""
+
+    task: CallTask
+    stage: Stage
+    next_task: CallTask | None
+
+
+def _open_task(session: Session, company: Company, today: date) -> CallTask:
+    """The company's open task, or a new one for a spontaneous call (CallError at other stages)."""
+    task = session.exec(
+        select(CallTask).where(
+            col(CallTask.company_id) == company.id, col(CallTask.outcome).is_(None)
+        )
+    ).first()
+    if task is not None:
+        return task
+    contacts = callable_contacts(session, [company.id])  # type: ignore[list-item]
+    contact = contacts.get(company.id)  # type: ignore[arg-type]
+    task = CallTask(
+        company_id=company.id,  # type: ignore[arg-type]
+        contact_id=contact.id if contact else None,
+        due_on=today,
+        assigned_on=today,
+    )
+    session.add(task)
+    session.flush()
+    return task
+
+
+def log_call(
+    *,
+    session: Session,
+    company: Company,
+    outcome: CallOutcome,
+    on: date | None,
+    notes: str | None,
+    actor: str,
+    now: datetime,
+    call_minutes: int,
+    tz: ZoneInfo = PARIS,
+) -> LoggedCall:
+    """Record a call's outcome, move the company accordingly and book the call's staff time."""
+    outcome = CallOutcome(outcome)
+    today = now.astimezone(tz).date()
+    stage = Stage(company.stage)
+    if stage not in CALLABLE_STAGES:
+        raise CallError(
+            f"{company.name} est à l'étape « {stage.value} » : un appel ne se consigne qu'à "
+            "l'étape « contacted » ou « called »"
+        )
+    if outcome == CallOutcome.CALLBACK and on is None:
+        raise CallError("pour un rappel, indiquez sa date avec --on AAAA-MM-JJ")
+    if on is not None and on < today:
+        raise CallError(f"la date {on.isoformat()} est passée : indiquez une date à venir")
+    task = _open_task(session, company, today)
+    task.outcome = outcome
+    task.notes = notes.strip()[:2000] if notes and notes.strip() else None
+    task.logged_at = now
+    task.logged_by = actor[:200]
+    if outcome == CallOutcome.CALLBACK:
+        task.callback_on = on
+    session.add(task)
+    session.flush()  # close it before a new open task may exist (one open task per company)
+
+    why = f"appel : {OUTCOME_LABELS_FR[outcome]}" + (f" — {task.notes}" if task.notes else "")
+    next_task: CallTask | None = None
+
+    def move(target: Stage) -> None:
+        if Stage(company.stage) != target:
+            move_company(session=session, company=company, target=target, why=why[:1000],
+                         actor=actor, now=now)  # fmt: skip
+
+    if outcome in (CallOutcome.REACHED, CallOutcome.INTERESTED):
+        move(Stage.CALLED)
+    elif outcome == CallOutcome.CALLBACK and on is not None:  # checked above
+        move(Stage.CALLED)
+        next_task = CallTask(
+            company_id=task.company_id, contact_id=task.contact_id, due_on=on, attempt=1
+        )
+    elif outcome == CallOutcome.REFUSED:
+        move(Stage.DECLINED)
+    elif outcome == CallOutcome.WRONG_NUMBER:
+        if task.contact_id is not None:
+            contact = session.get(Contact, task.contact_id)
+            if contact is not None:
+                contact.phone_invalid_at = now
+                session.add(contact)
+    elif outcome == CallOutcome.NO_ANSWER and task.attempt >= MAX_NO_ANSWER:
+        move(Stage.UNREACHABLE)
+    elif outcome == CallOutcome.NO_ANSWER:
+        next_task = CallTask(
+            company_id=task.company_id,
+            contact_id=task.contact_id,
+            due_on=on or next_working_day(today),
+            attempt=task.attempt + 1,
+        )
+    if next_task is not None:
+        next_task.created_at = now
+        session.add(next_task)
+    session.add(
+        TimeEntry(
+            activity=Activity.CALL,
+            hours=round(call_minutes / 60, 4),
+            company_id=company.id,
+            day=today,
+            actor=actor[:200],
+            created_at=now,
+        )
+    )
+    session.flush()
+    session.refresh(company)
+    return LoggedCall(task=task, stage=Stage(company.stage), next_task=next_task)

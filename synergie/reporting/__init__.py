@@ -1,0 +1,1 @@
+"""The programme's results: the funnel against the reference case (``funnel``)."""

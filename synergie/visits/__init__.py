@@ -1,0 +1,1 @@
+"""Site visits: the slot engine and diary (``diary``), the visit life cycle from booking to closing (``lifecycle``)."""
