@@ -1,11 +1,14 @@
-"""Serve every Synergie deployment from this process: ``python -m deployments.serve``.
+"""Every Synergie deployment, written once: ``serve`` serves them and ``prefect.yaml`` is generated from them.
 
-The same deployments are described in ``deployments/prefect.yaml`` for a process work pool.
+A schedule is declared with its French wording (``Every``), so the form's description can never
+promise another hour than the cron runs at.
 """
 
 from __future__ import annotations
 
-from prefect import serve
+from dataclasses import dataclass, field
+from typing import Any
+
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 
@@ -18,81 +21,98 @@ from flows.visit_reminders import visit_reminders
 from flows.visits import visits
 
 TIMEZONE = "Europe/Paris"
-# The weekly mailing sends for real; the form staff open by hand stays a dry run.
-WEEKLY_MAILING = Cron(
-    "0 9 * * 2",
-    timezone=TIMEZONE,
-    slug="mailing-hebdomadaire",
-    parameters={"params": {"dry_run": False}},
-)
+WORK_POOL = "synergie"
+_DAYS = {"1-5": "les jours ouvrés", "*": "chaque jour", "2": "chaque mardi"}
+
+
+@dataclass(frozen=True)
+class Every:
+    """A schedule in Paris time: which days, at what time, and the parameters its runs get."""
+
+    days: str  # a cron day-of-week field, one of _DAYS
+    hour: int
+    minute: int = 0
+    slug: str = ""
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def cron(self) -> Cron:
+        """Return the Prefect schedule."""
+        return Cron(
+            f"{self.minute} {self.hour} * * {self.days}",
+            timezone=TIMEZONE,
+            slug=self.slug,
+            parameters=self.parameters,
+        )
+
+    def french(self) -> str:
+        """Return « les jours ouvrés à 7 h 30 » and the like."""
+        at = f"{self.hour} h" + (f" {self.minute:02d}" if self.minute else "")
+        return f"{_DAYS[self.days]} à {at}"
+
+
+# Scheduled runs act for real; the form staff open by hand stays a dry run.
+FOR_REAL = {"params": {"dry_run": False}}
+
+
+def _deployment(
+    flow: Any,
+    *,
+    name: str,
+    description: str,
+    tags: list[str],
+    every: Every | None = None,
+    **options: Any,
+) -> RunnerDeployment:
+    if every is not None:
+        description += f" Automatique : {every.french()} (heure de Paris)."
+        options["schedules"] = [every.cron()]
+    deployment = flow.to_deployment(
+        name=name, description=description, tags=["synergie", *tags], **options
+    )
+    # to_deployment is typed as maybe-async; called from sync code it returns the deployment.
+    assert isinstance(deployment, RunnerDeployment)
+    return deployment
 
 
 def build_deployments() -> list[RunnerDeployment]:
     """Every deployment of the pipeline, with its schedule and triggers."""
-    deployments = [
-        import_listing.to_deployment(
-            name="import-listing",
+    return [
+        _deployment(
+            import_listing, name="import-listing", tags=["listing"],
             description="Importer une liste d'entreprises (CSV Synergie ou extrait SIRENE). "
             "Par défaut : essai à blanc de la liste d'exemple.",
-            tags=["synergie", "listing"],
         ),
-        mailing.to_deployment(
-            name="mailing",
+        _deployment(
+            mailing, name="mailing", tags=["mailing"],
             description="Envoyer une étape de campagne par courriel, par lots, via la file d'envoi. "
-            "Chaque mardi à 9 h (heure de Paris) ; à la main, le formulaire propose un essai à blanc.",
-            tags=["synergie", "mailing"],
-            schedules=[WEEKLY_MAILING],
+            "À la main, le formulaire propose un essai à blanc.",
+            every=Every("2", 9, slug="mailing-hebdomadaire", parameters=FOR_REAL),
         ),
-        call_reminders.to_deployment(
-            name="call-reminders",
+        _deployment(
+            call_reminders, name="call-reminders", tags=["calls"],
             description="Répartir les appels du jour entre les bénévoles et leur envoyer leur liste "
-            "(SMS + courriel). Jours ouvrés à 7 h 30 (Paris) ; à la main, essai à blanc par défaut.",
-            tags=["synergie", "calls"],
-            schedules=[
-                Cron(
-                    "30 7 * * 1-5",
-                    timezone=TIMEZONE,
-                    slug="appels-jours-ouvres",
-                    parameters={"params": {"dry_run": False}},
-                )
-            ],
+            "(SMS + courriel). À la main, essai à blanc par défaut.",
+            every=Every("1-5", 7, 30, slug="appels-jours-ouvres", parameters=FOR_REAL),
         ),
-        log_call_flow.to_deployment(
-            name="log-call",
+        _deployment(
+            log_call_flow, name="log-call", tags=["calls"],
             description="Noter le résultat d'un appel sans terminal : indiquez le SIRET, "
             "puis remplissez le formulaire qui s'affiche.",
-            tags=["synergie", "calls"],
         ),
-        visits.to_deployment(
-            name="visits",
-            description="Réserver les visites des entreprises intéressées et envoyer les invitations. "
-            "Jours ouvrés à 8 h (Paris) ; à la main, le formulaire propose un essai à blanc.",
-            tags=["synergie", "visits"],
-            schedules=[
-                Cron(
-                    "0 7 * * 1-5",
-                    timezone=TIMEZONE,
-                    slug="visites-jours-ouvres",
-                    parameters={"params": {"dry_run": False}},
-                )
-            ],
+        _deployment(
+            visits, name="visits", tags=["visits"],
+            description="Réserver les visites des entreprises intéressées et envoyer les "
+            "invitations. À la main, le formulaire propose un essai à blanc.",
+            every=Every("1-5", 8, slug="visites-jours-ouvres", parameters=FOR_REAL),
             concurrency_limit=1,  # the diary is read then written: one booking run at a time
         ),
-        visit_done.to_deployment(
-            name="visit-done",
+        _deployment(
+            visit_done, name="visit-done", tags=["visits"],
             description="Clore une visite faite (compte rendu) : étape « visitée » et 2 h au registre.",
-            tags=["synergie", "visits"],
         ),
-        visit_reminders.to_deployment(
-            name="visit-reminders",
-            description="SMS de rappel la veille de chaque visite confirmée. Chaque jour à 9 h (Paris).",
-            tags=["synergie", "visits"],
-            schedules=[Cron("0 9 * * *", timezone=TIMEZONE, slug="rappels-visites")],
+        _deployment(
+            visit_reminders, name="visit-reminders", tags=["visits"],
+            description="SMS de rappel la veille de chaque visite confirmée.",
+            every=Every("*", 9, slug="rappels-visites"),
         ),
-    ]
-    # to_deployment is typed as maybe-async; called from sync code it returns the deployment.
-    return [deployment for deployment in deployments if isinstance(deployment, RunnerDeployment)]
-
-
-if __name__ == "__main__":
-    serve(*build_deployments())
+    ]  # fmt: skip
