@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prefect.deployments.runner import RunnerDeployment
-from prefect.schedules import Cron
+from prefect.schedules import Cron, Schedule
 
 from flows.call_reminders import call_reminders
 from flows.import_listing import import_listing
@@ -35,7 +35,7 @@ class Every:
     slug: str = ""
     parameters: dict[str, Any] = field(default_factory=dict)
 
-    def cron(self) -> Cron:
+    def cron(self) -> Schedule:
         """Return the Prefect schedule."""
         return Cron(
             f"{self.minute} {self.hour} * * {self.days}",

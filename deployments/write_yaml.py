@@ -48,6 +48,8 @@ def _entry(deployment: RunnerDeployment) -> dict[str, Any]:
         entry["parameters"] = deployment.parameters
     schedules = []
     for item in deployment.schedules or []:
+        if item.schedule is None:
+            continue
         schedule: dict[str, Any] = item.schedule.model_dump(mode="json", exclude_defaults=True)
         schedule["slug"] = item.slug
         if item.parameters:
