@@ -23,6 +23,7 @@ from models.db import write_transaction
 from models.enums import Channel
 from models.tables import Company, Contact, OptOut
 from portal.events import OptOutEvent, emit_opt_out
+from synergie import french
 from synergie.messaging.links import UNSUBSCRIBE, InvalidToken, read_token
 from synergie.messaging.optouts import opt_out, opt_out_company
 from synergie.settings import Settings
@@ -46,10 +47,6 @@ _PAGE_HEADERS = {
         "frame-ancestors 'none'; base-uri 'none'"
     ),
 }
-_MONTHS = (
-    "janvier", "février", "mars", "avril", "mai", "juin",
-    "juillet", "août", "septembre", "octobre", "novembre", "décembre",
-)  # fmt: skip
 _SCOPES = ("channel", "all")
 
 
@@ -102,9 +99,7 @@ def _unknown_contact() -> PortalError:
 
 def _french_datetime(moment: datetime, settings: Settings) -> str:
     """``2 novembre 2026 à 10 h 30`` in the programme's time zone."""
-    local = moment.astimezone(settings.tz)
-    day = "1er" if local.day == 1 else str(local.day)
-    return f"{day} {_MONTHS[local.month - 1]} {local.year} à {local.hour} h {local.minute:02d}"
+    return french.moment(moment, settings.tz, weekday=False)
 
 
 def _address(contact: Contact, channel: Channel) -> str:

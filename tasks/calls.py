@@ -17,6 +17,7 @@ from models.companies import get_company_by_siret
 from models.db import require_schema, session_scope
 from models.enums import CallOutcome, Channel
 from models.tables import Caller
+from synergie import french
 from synergie.calls.lists import (
     CallerDigest,
     assign_calls,
@@ -98,7 +99,7 @@ def assign_todays_calls(
             for c in counts
         ]
         or [{"appelant": "aucun appel aujourd'hui", "appels": 0, "sms": False, "e-mail": False}],
-        description=f"Appels du {day:%d/%m/%Y}" + (" (essai à blanc)" if dry_run else ""),
+        description=f"Appels du {french.short_date(day)}" + (" (essai à blanc)" if dry_run else ""),
     )
     return counts
 

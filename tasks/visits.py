@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from models.companies import get_company_by_siret
 from models.db import require_schema, session_scope
+from synergie import french
 from synergie.messaging.rendering import SmsTemplates
 from synergie.settings import Settings
 from synergie.visits.lifecycle import (
@@ -30,10 +31,9 @@ SEND_LIMIT = 1000
 
 
 def _row(booked: BookedVisit, settings: Settings) -> dict[str, str]:
-    local = booked.visit.starts_at.astimezone(settings.tz)
     return {
         "entreprise": booked.company,
-        "visite": f"{local:%d/%m/%Y %H:%M}",
+        "visite": french.short_moment(booked.visit.starts_at, settings.tz),
         "invitation": "en file" if booked.enqueued else "non envoyée (pas d'e-mail joignable)",
     }
 

@@ -26,6 +26,7 @@ from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from channels.base import Attachment
 from channels.mime import envelope_address, single_line
+from synergie import french
 
 __all__ = [
     "ALARM_BEFORE",
@@ -211,12 +212,9 @@ def visit_description(
 
 def _french_length(duration: timedelta) -> str:
     """Return « d'une heure », « de 2 heures » or « de 90 minutes » for a meeting's length."""
-    minutes = int(duration.total_seconds()) // 60
-    if minutes == 60:
+    if duration == timedelta(hours=1):
         return "d'une heure"
-    if minutes % 60 == 0:
-        return f"de {minutes // 60} heures"
-    return f"de {minutes} minutes"
+    return f"de {french.duration(duration)}"
 
 
 def build_request(invitation: VisitInvitation, *, now: datetime) -> bytes:
@@ -283,12 +281,11 @@ def _build(invitation: VisitInvitation, *, now: datetime, method: str) -> bytes:
     )
     alarms = []
     if not cancelling and invitation.alarm_before is not None:
-        local = invitation.start.astimezone(zone)
         alarms.append(
             Alarm.new_display(
                 description=(
                     f"Rappel : {_one_line(invitation.summary)}, le "
-                    f"{local:%d/%m/%Y} à {local:%H:%M}."
+                    f"{french.moment(invitation.start, zone)}."
                 ),
                 trigger=-invitation.alarm_before,
             )

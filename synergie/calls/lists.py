@@ -24,6 +24,7 @@ from models.tables import (
     OptOut,
     StageChange,
 )
+from synergie import french
 from synergie.messaging.rendering import MailTemplates, RenderedEmail, SmsTemplates
 
 logger = logging.getLogger(__name__)
@@ -299,7 +300,7 @@ def caller_digest(
         .where(col(Message.company_id).in_(company_ids), col(Message.status) == MessageStatus.SENT)
         .order_by(col(Message.sent_at))
     ):
-        when = sent_at.astimezone(tz).strftime("%d/%m/%Y") if sent_at else "?"
+        when = french.short_date(sent_at.astimezone(tz).date()) if sent_at else "?"
         sent[company_id].append(f"« {step} » le {when}")  # type: ignore[index]
     callbacks = _is_callback(session, tasks)
     lines = []
@@ -322,7 +323,7 @@ def caller_digest(
         )
     context: dict[str, Any] = {
         "caller": {"name": caller.name},
-        "day": today.strftime("%d/%m/%Y"),
+        "day": french.short_date(today),
         "count": len(lines),
         "calls": lines,
         "programme": programme,

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from models.enums import CallOutcome
+from synergie import french
 from synergie.cli.common import (
     CliError,
     cli_settings,
@@ -22,8 +23,6 @@ callers_app = typer.Typer(
     help="Appelants : bénévoles ou agents qui téléphonent aux entreprises.", no_args_is_help=True
 )
 calls_app = typer.Typer(help="Appels : listes du jour et résultats.", no_args_is_help=True)
-
-WEEKDAYS_FR = ("lun", "mar", "mer", "jeu", "ven", "sam", "dim")
 
 
 @callers_app.command("add")
@@ -54,7 +53,7 @@ def callers_add(
 
 
 def _days_fr(days: list[int]) -> str:
-    return ", ".join(WEEKDAYS_FR[day - 1] for day in sorted(days) if 1 <= day <= 7)
+    return ", ".join(french.weekday(day) for day in sorted(days) if 1 <= day <= 7)
 
 
 @callers_app.command("list")
@@ -161,7 +160,7 @@ def calls_log(
                 f" [bold]{STAGE_LABELS_FR[logged.stage]}[/]"
             )
             if logged.next_task is not None:
-                message += f" ; prochain appel le {logged.next_task.due_on:%d/%m/%Y}"
+                message += f" ; prochain appel le {french.short_date(logged.next_task.due_on)}"
             console.print(message)
     except CallError as exc:
         raise CliError(str(exc)) from exc

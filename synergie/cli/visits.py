@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from synergie import french
 from synergie.cli.common import (
     CliError,
     actor,
@@ -42,7 +43,7 @@ def _french_errors() -> Iterator[None]:
 
 
 def _local(moment: datetime, settings: Any) -> str:
-    return f"{moment.astimezone(settings.tz):%d/%m/%Y %H:%M}"
+    return french.short_moment(moment, settings.tz)
 
 
 @staff_app.command("add")
@@ -250,7 +251,9 @@ def visits_done(
             session=session, visit=visit, notes=notes, now=datetime.now(UTC), actor=actor(),
             timezone=settings.timezone,
         )  # fmt: skip
-        console.print(f"Visite close : {entry.hours:g} h de visite notées le {entry.day:%d/%m/%Y}.")
+        console.print(
+            f"Visite close : {entry.hours:g} h de visite notées le {french.short_date(entry.day)}."
+        )
 
 
 @visits_app.command("list")

@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
+from synergie import french
+
 __all__ = [
     "DEFAULT_WEEKLY_HOURS",
     "Booking",
@@ -52,11 +54,6 @@ __all__ = [
 StaffId: TypeAlias = int | str
 CompanyId: TypeAlias = int | str
 
-_WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
-_MONTHS = (
-    "janvier", "février", "mars", "avril", "mai", "juin",
-    "juillet", "août", "septembre", "octobre", "novembre", "décembre",
-)  # fmt: skip
 _DAY = timedelta(days=1)
 # The smallest step past a candidate: the next candidate is the next point of the slot grid.
 _TICK = timedelta(microseconds=1)
@@ -140,15 +137,15 @@ class StaffAvailability:
                     )
                 if window.start >= window.end:
                     raise ValueError(
-                        f"Horaires de {self.label}, {_WEEKDAYS[weekday]} : la plage "
-                        f"{_clock(window.start)}–{_clock(window.end)} finit avant de commencer."
+                        f"Horaires de {self.label}, {french.weekday(weekday + 1)} : la plage "
+                        f"{french.clock(window.start)}–{french.clock(window.end)} finit avant de commencer."
                     )
             for before, after in zip(ordered, ordered[1:], strict=False):
                 if after.start < before.end:
                     raise ValueError(
-                        f"Horaires de {self.label}, {_WEEKDAYS[weekday]} : les plages "
-                        f"{_clock(before.start)}–{_clock(before.end)} et "
-                        f"{_clock(after.start)}–{_clock(after.end)} se chevauchent."
+                        f"Horaires de {self.label}, {french.weekday(weekday + 1)} : les plages "
+                        f"{french.clock(before.start)}–{french.clock(before.end)} et "
+                        f"{french.clock(after.start)}–{french.clock(after.end)} se chevauchent."
                     )
             hours[weekday] = tuple(ordered)
         object.__setattr__(self, "weekly_hours", hours)
@@ -314,20 +311,6 @@ def _align_up(instant: datetime, granularity: timedelta, tz: ZoneInfo) -> dateti
     return instant if not remainder else instant + (granularity - remainder)
 
 
-def _clock(moment: time | datetime) -> str:
-    return f"{moment.hour} h {moment.minute:02d}"
-
-
-def _french_day(day: date) -> str:
-    number = "1er" if day.day == 1 else str(day.day)
-    return f"{_WEEKDAYS[day.weekday()]} {number} {_MONTHS[day.month - 1]} {day.year}"
-
-
-def _french_moment(moment: datetime, tz: ZoneInfo) -> str:
-    local = moment.astimezone(tz)
-    return f"{_french_day(local.date())} à {_clock(local)}"
-
-
 def _french_duration(span: timedelta) -> str:
     minutes = int(span.total_seconds() // 60)
     hours, minutes = divmod(minutes, 60)
@@ -341,7 +324,7 @@ def _check_calendar(
 ) -> None:
     """Raise BookingConflict unless the booking is well formed, early enough noticed and in working hours."""
     tz = member.tz
-    when = _french_moment(booking.visit_start, tz)
+    when = french.moment(booking.visit_start, tz)
     if booking.staff_id != member.staff_id:
         raise BookingConflict(
             f"Le créneau du {when} est au nom de {booking.staff_id}, pas de {member.label}."
@@ -362,21 +345,21 @@ def _check_calendar(
         raise BookingConflict(
             f"Le créneau du {when} (préparation comprise) est trop proche : l'entreprise doit être "
             f"prévenue {rules.notice_working_days} jour(s) ouvré(s) à l'avance, soit au plus tôt "
-            f"le {_french_moment(earliest, tz)}."
+            f"le {french.moment(earliest, tz)}."
         )
     day = booking.reserved_start.astimezone(tz).date()
     if day.weekday() >= 5:
         raise BookingConflict(
-            f"Le {_french_day(day)} tombe un week-end : les visites n'ont lieu qu'en semaine."
+            f"Le {french.day(day)} tombe un week-end : les visites n'ont lieu qu'en semaine."
         )
     holiday = _holiday_names(day.year, member.holiday_subdivision).get(day)
     if holiday is not None:
         raise BookingConflict(
-            f"Le {_french_day(day)} est férié ({holiday}) : choisissez un autre jour."
+            f"Le {french.day(day)} est férié ({holiday}) : choisissez un autre jour."
         )
     if day in member.days_off:
         raise BookingConflict(
-            f"{member.label} ne travaille pas le {_french_day(day)} : choisissez un autre jour "
+            f"{member.label} ne travaille pas le {french.day(day)} : choisissez un autre jour "
             "ou un autre membre de l'équipe."
         )
     windows = member.windows_on(day)
@@ -384,12 +367,12 @@ def _check_calendar(
         start <= booking.reserved_start and booking.reserved_end <= end for start, end in windows
     ):
         hours = ", ".join(
-            f"{_clock(start)}–{_clock(end)}"
+            f"{french.clock(start)}–{french.clock(end)}"
             for start, end in member.weekly_hours.get(day.weekday(), ())
         )
         raise BookingConflict(
-            f"Le créneau réservé du {_french_day(day)} de {_clock(booking.reserved_start.astimezone(tz))} "
-            f"à {_clock(booking.reserved_end.astimezone(tz))} (préparation, visite et trajet) sort des "
+            f"Le créneau réservé du {french.day(day)} de {french.clock(booking.reserved_start.astimezone(tz))} "
+            f"à {french.clock(booking.reserved_end.astimezone(tz))} (préparation, visite et trajet) sort des "
             f"horaires de {member.label} ce jour-là ({hours or 'aucune plage'}) : tout le créneau doit "
             "tenir dans une même plage de travail."
         )
@@ -398,8 +381,8 @@ def _check_calendar(
 def _overlap_message(booking: Booking, other: Booking, member: StaffAvailability) -> str:
     tz = member.tz
     return (
-        f"Le créneau du {_french_moment(booking.visit_start, tz)} chevauche une visite déjà réservée "
-        f"pour {member.label} le {_french_moment(other.visit_start, tz)} (préparation et trajet "
+        f"Le créneau du {french.moment(booking.visit_start, tz)} chevauche une visite déjà réservée "
+        f"pour {member.label} le {french.moment(other.visit_start, tz)} (préparation et trajet "
         "compris) : choisissez un autre créneau."
     )
 
@@ -619,7 +602,7 @@ class Diary:
             tz = self.staff[0].tz if self.staff else ZoneInfo("Europe/Paris")
             team = ", ".join(member.label for member in self.staff) or "personne"
             raise NoSlotAvailable(
-                f"Aucun créneau de visite libre d'ici le {_french_moment(now + self.rules.horizon, tz)} "
+                f"Aucun créneau de visite libre d'ici le {french.moment(now + self.rules.horizon, tz)} "
                 f"(horizon de {self.rules.horizon.days} jours) pour : {team}. Libérez des créneaux, "
                 "ajoutez des plages de disponibilité ou allongez l'horizon de réservation."
             )

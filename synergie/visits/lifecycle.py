@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from models.companies import move_company
 from models.enums import Activity, CallOutcome, Channel, Partstat, Stage, VisitStatus
 from models.tables import CallTask, Company, Contact, StaffMember, TimeEntry, Visit
+from synergie import french
 from synergie.calendar.itip import (
     Participant,
     VisitInvitation,
@@ -82,12 +83,6 @@ REMINDER_TEMPLATE = "rappel-visite"
 # Staff time of one visit in the ledger: 1 h of preparation + 1 h on site, one VISIT entry.
 # The travel buffer is not counted: it is the preparation hour's trip back (see scheduling).
 VISIT_HOURS = 2.0
-
-_WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
-_MONTHS = (
-    "janvier", "février", "mars", "avril", "mai", "juin",
-    "juillet", "août", "septembre", "octobre", "novembre", "décembre",
-)  # fmt: skip
 
 
 class VisitError(Exception):
@@ -344,9 +339,7 @@ _STATUS_FR = {
 def _french_date(moment: datetime, tz: ZoneInfo) -> tuple[str, str]:
     """Return (« jeudi 12 novembre 2026 », « 10 h 00 ») for an instant, in ``tz``."""
     local = moment.astimezone(tz)
-    number = "1er" if local.day == 1 else str(local.day)
-    day = f"{_WEEKDAYS[local.weekday()]} {number} {_MONTHS[local.month - 1]} {local.year}"
-    return day, f"{local.hour} h {local.minute:02d}"
+    return french.day(local.date()), french.clock(local)
 
 
 def _location(company: Company) -> str:

@@ -131,7 +131,7 @@ def test_request_parses_back_field_by_field() -> None:
     assert alarm["ACTION"] == "DISPLAY"
     assert alarm["TRIGGER"].dt == -timedelta(days=1) == -ALARM_BEFORE
     assert alarm["DESCRIPTION"] == (
-        "Rappel : Visite Économie positive — Menuiserie Martin, le 30/03/2026 à 09:00."
+        "Rappel : Visite Économie positive — Menuiserie Martin, le lundi 30 mars 2026 à 9 h 00."
     )
 
 

@@ -30,7 +30,9 @@ def run(*args: str) -> tuple[int, str, BaseException | None]:
 def test_callers_add_and_list(sqlite_settings: Settings) -> None:
     code, out, _ = run("callers", "add", "Alice Martin", "--phone", "06 11 11 11 11",
                        "--email", "alice@example.org", "--per-day", "4", "--days", "1,3,5")  # fmt: skip
-    assert code == 0 and "Appelant ajouté : Alice Martin" in out and "lun, mer, ven" in out
+    assert (
+        code == 0 and "Appelant ajouté : Alice Martin" in out and "lundi, mercredi, vendredi" in out
+    )
     code, out, _ = run("callers", "list")
     assert code == 0 and "Alice Martin" in out and "0611111111" in out and "│ 4 " in out
     code, _, exc = run("callers", "add", "Bob", "--phone", "06", "--days", "lundi")
