@@ -30,10 +30,12 @@ def test_an_instant_is_shown_in_paris_time_across_daylight_saving() -> None:
 
 
 def test_durations_in_hours_when_whole_else_in_minutes() -> None:
-    assert french.duration(timedelta(hours=1)) == "1 heure"
-    assert french.duration(timedelta(hours=10)) == "10 heures"
-    assert french.duration(timedelta(minutes=90)) == "90 minutes"
-    assert french.duration(timedelta(minutes=15)) == "15 minutes"
+    # Babel keeps the number and its unit together with a no-break space, as French typography does.
+    nbsp = "\u00a0"
+    assert french.duration(timedelta(hours=1)) == f"1{nbsp}heure"
+    assert french.duration(timedelta(hours=10)) == f"10{nbsp}heures"
+    assert french.duration(timedelta(minutes=90)) == f"90{nbsp}minutes"
+    assert french.duration(timedelta(minutes=15)) == f"15{nbsp}minutes"
 
 
 def test_weekday_names() -> None:
