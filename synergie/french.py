@@ -42,8 +42,11 @@ def short_moment(value: datetime, tz: tzinfo) -> str:
 def duration(value: timedelta) -> str:
     """Return « 1 heure », « 2 heures » or « 90 minutes »: whole hours in hours, else minutes."""
     if value.total_seconds() % 3600 == 0:
-        return format_timedelta(value, locale=LOCALE)
-    return format_timedelta(value, granularity="minute", threshold=1_000_000, locale=LOCALE)
+        text = format_timedelta(value, locale=LOCALE)
+    else:
+        text = format_timedelta(value, granularity="minute", threshold=1_000_000, locale=LOCALE)
+    # CLDR puts a no-break space in hours but not in minutes: one plain space for both (SMS-safe).
+    return text.replace("\u00a0", " ")
 
 
 def weekday(isoweekday: int) -> str:
