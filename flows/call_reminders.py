@@ -14,16 +14,19 @@ from tasks.outbox import send_prepared_messages
 
 
 class CallRemindersParams(BaseModel):
-    """One day's call lists; a manual run is a dry run by default, the schedule passes dry_run=false."""
+    """Les listes d'appels d'un jour. À la main, un essai à blanc par défaut ; le planning envoie pour de vrai."""
 
     after_days: int | None = Field(
-        default=None, ge=0, le=365,
+        title="Délai après le courrier (jours)", default=None, ge=0, le=365,
         description="Appeler les entreprises contactées depuis au moins N jours (vide : réglage, 7)",
     )  # fmt: skip
     day: date | None = Field(
-        default=None, description="Jour des appels (vide : aujourd'hui, heure de Paris)"
+        title="Jour des appels",
+        default=None,
+        description="Jour des appels (vide : aujourd'hui, heure de Paris)",
     )
     dry_run: bool = Field(
+        title="Essai à blanc",
         default=True,
         description="Essai à blanc : montrer la répartition, ne rien écrire ni envoyer",
     )

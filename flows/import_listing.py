@@ -12,35 +12,47 @@ from tasks.listing import import_listing_file, publish_import_report
 
 
 class ImportListingParams(BaseModel):
-    """What to import and which rows to keep; by default a dry run of the bundled sample."""
+    """Le fichier à importer et les lignes à garder. Par défaut, un essai à blanc de la liste d'exemple."""
 
     path: str = Field(
+        title="Fichier",
         default=str(SAMPLE_LISTING),
         min_length=1,
         description="Chemin du fichier CSV sur la machine qui exécute le flow",
     )
     communes: list[str] = Field(
+        title="Codes commune INSEE",
         default_factory=list,
         max_length=500,
         description="Codes commune INSEE à garder (vide : toutes)",
     )
     naf_prefixes: list[str] = Field(
+        title="Codes NAF",
         default_factory=list,
         max_length=200,
         description="Débuts de codes NAF à garder, ex. 17.21 ou 16",
     )
-    min_staff_band: str | None = Field(
-        default=None, description=f"Tranche d'effectifs INSEE minimale ({', '.join(STAFF_BANDS)})"
+    min_staff_band: str = Field(
+        title="Tranche d'effectifs minimale",
+        default="",
+        description=f"Tranche d'effectifs INSEE minimale ({', '.join(STAFF_BANDS)})",
     )
     include_closed: bool = Field(
-        default=False, description="Garder aussi les établissements fermés"
+        title="Établissements fermés",
+        default=False,
+        description="Garder aussi les établissements fermés",
     )
-    dry_run: bool = Field(default=True, description="Essai à blanc : tout vérifier, ne rien écrire")
+    dry_run: bool = Field(
+        title="Essai à blanc",
+        default=True,
+        description="Essai à blanc : tout vérifier, ne rien écrire",
+    )
 
-    @field_validator("min_staff_band")
+    @field_validator("min_staff_band", mode="before")
     @classmethod
-    def _known_band(cls, value: str | None) -> str | None:
-        if value is not None and value not in STAFF_BANDS:
+    def _known_band(cls, value: str | None) -> str:
+        value = (value or "").strip()
+        if value and value not in STAFF_BANDS:
             raise ValueError(f"tranche inconnue {value!r} : choisir parmi {', '.join(STAFF_BANDS)}")
         return value
 
@@ -53,7 +65,7 @@ class ImportListingParams(BaseModel):
         return ListingFilter(
             communes=frozenset(self.communes),
             naf_prefixes=tuple(self.naf_prefixes),
-            min_staff_band=self.min_staff_band,
+            min_staff_band=self.min_staff_band or None,
             include_closed=self.include_closed,
         )
 

@@ -16,17 +16,27 @@ DEFAULT_TIMEOUT_SECONDS = 3600
 
 
 class CallOutcomeInput(RunInput):
-    """The form shown in the Prefect UI to log a call."""
+    """Le résultat d'un appel, à noter."""
 
     outcome: CallOutcome = Field(
+        title="Résultat",
         description="Résultat : reached (joint), interested (intéressé), no-answer (pas de réponse), "
-        "callback (à rappeler), refused (refus), wrong-number (mauvais numéro)"
+        "callback (à rappeler), refused (refus), wrong-number (mauvais numéro)",
     )
     on: date | None = Field(
-        default=None, description="Date du rappel (obligatoire pour « callback »), AAAA-MM-JJ"
+        title="Date du rappel",
+        default=None,
+        description="Date du rappel (obligatoire pour « callback »), AAAA-MM-JJ",
     )
-    notes: str | None = Field(default=None, max_length=2000, description="Notes de l'appel")
-    by: str = Field(min_length=1, max_length=100, description="Votre nom, gardé dans l'historique")
+    notes: str | None = Field(
+        title="Notes", default=None, max_length=2000, description="Notes de l'appel"
+    )
+    by: str = Field(
+        title="Votre nom",
+        min_length=1,
+        max_length=100,
+        description="Votre nom, gardé dans l'historique",
+    )
 
 
 @flow(name="log_call")

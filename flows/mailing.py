@@ -31,25 +31,32 @@ RETRY_WAIT_IN_RUN = 90.0
 
 
 class MailingParams(BaseModel):
-    """One mailing step; by default a dry run that only shows what would go out."""
+    """Une étape de campagne par courriel. Par défaut, un essai à blanc qui montre ce qui partirait."""
 
-    campaign: str | None = Field(
-        default=None, description="Nom de la campagne (vide : la plus récente)"
+    # The docstring above is the form's description in the Prefect UI: it speaks to staff, in French.
+
+    # A plain text that may stay empty: a `str | None` field shows staff a type switch.
+    campaign: str = Field(
+        title="Campagne",
+        default="",
+        max_length=200,
+        description="Nom de la campagne (vide : la plus récente)",
     )
     template: str = Field(
-        default="premier-courrier", min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9-]*$",
+        title="Modèle", default="premier-courrier", min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9-]*$",
         description="Modèle de message, qui nomme aussi l'étape",
     )  # fmt: skip
     # A Prefect task run costs ~25 ms of CPU between client and API: a batch should carry
     # far more work than that. Under a rate limit, batches shrink to ~30 s each.
     batch_size: int = Field(
-        default=500, ge=1, le=1000,
+        title="Taille des lots", default=500, ge=1, le=1000,
         description="Messages par lot (une connexion SMTP par lot ; moins si le débit est limité, "
         "pour qu'un lot dure au plus 30 s environ)",
     )  # fmt: skip
     # One batch at a time keeps the promise that a crash re-sends at most one message;
     # N batches in parallel go faster but a crash may then re-send up to N.
     concurrency: int = Field(
+        title="Lots en parallèle",
         default=1,
         ge=1,
         le=8,
@@ -57,12 +64,21 @@ class MailingParams(BaseModel):
         "alors renvoyer jusqu'à ce nombre de messages",
     )
     max_per_run: int = Field(
-        default=500, ge=1, le=100_000, description="Messages au plus pendant ce passage"
+        title="Messages au plus",
+        default=500,
+        ge=1,
+        le=100_000,
+        description="Messages au plus pendant ce passage",
     )
     rate_per_minute: int | None = Field(
-        default=120, ge=1, le=10_000, description="Débit maximal (messages/minute)"
+        title="Débit par minute",
+        default=120,
+        ge=1,
+        le=10_000,
+        description="Débit maximal (messages/minute)",
     )
     dry_run: bool = Field(
+        title="Essai à blanc",
         default=True,
         description="Essai à blanc : montrer ce qui partirait, ne rien écrire ni envoyer",
     )
@@ -76,7 +92,7 @@ async def mailing(params: MailingParams = MailingParams()) -> dict[str, int]:  #
     gc.freeze()
     settings = load_settings()
     plan = await prepare_mailing(
-        settings=settings, campaign=params.campaign, template=params.template, batch_size=params.batch_size,
+        settings=settings, campaign=params.campaign.strip() or None, template=params.template, batch_size=params.batch_size,
         concurrency=params.concurrency, max_per_run=params.max_per_run, rate_per_minute=params.rate_per_minute,
         dry_run=params.dry_run,
     )  # fmt: skip

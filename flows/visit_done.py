@@ -10,10 +10,14 @@ from tasks.visits import close_booked_visit
 
 
 class VisitDoneParams(BaseModel):
-    """The visit to close and what was seen."""
+    """La visite à clore et ce qui y a été vu."""
 
-    siret: str = Field(pattern=r"^\d{14}$", description="SIRET de l'entreprise visitée")
-    notes: str = Field(min_length=1, max_length=4000, description="Compte rendu de la visite")
+    siret: str = Field(
+        title="SIRET", pattern=r"^\d{14}$", description="SIRET de l'entreprise visitée"
+    )
+    notes: str = Field(
+        title="Compte rendu", min_length=1, max_length=4000, description="Compte rendu de la visite"
+    )
 
 
 @flow(name="visit_done")

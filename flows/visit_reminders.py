@@ -14,9 +14,11 @@ from tasks.visits import queue_visit_reminders
 
 
 class VisitRemindersParams(BaseModel):
-    """Which day's visits to remind; by default tomorrow's, in the programme's time zone."""
+    """Le jour des visites à rappeler. Par défaut, demain (heure de Paris)."""
 
-    day: date | None = Field(default=None, description="Jour des visites (vide : demain)")
+    day: date | None = Field(
+        title="Jour des visites", default=None, description="Jour des visites (vide : demain)"
+    )
 
 
 @flow(name="visit_reminders")

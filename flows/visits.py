@@ -14,25 +14,29 @@ from tasks.visits import book_visits
 
 
 class VisitsParams(BaseModel):
-    """Which visits to book; by default a dry run that only shows what would be booked."""
+    """Les visites à réserver. Par défaut, un essai à blanc qui montre ce qui serait réservé."""
 
-    company_siret: str | None = Field(
-        default=None,
+    company_siret: str = Field(
+        title="SIRET de l'entreprise",
+        default="",
         description="SIRET d'une entreprise (vide : toutes les entreprises intéressées)",
     )
     slot: datetime | None = Field(
-        default=None, description="Début de la visite choisie, avec fuseau (vide : le plus tôt)"
+        title="Créneau choisi",
+        default=None,
+        description="Début de la visite choisie, avec fuseau (vide : le plus tôt)",
     )
     dry_run: bool = Field(
+        title="Essai à blanc",
         default=True,
         description="Essai à blanc : montrer ce qui serait réservé, ne rien écrire ni envoyer",
     )
 
-    @field_validator("company_siret")
+    @field_validator("company_siret", mode="before")
     @classmethod
-    def _siret(cls, value: str | None) -> str | None:
+    def _siret(cls, value: str | None) -> str:
         if value is None or not value.strip():
-            return None
+            return ""
         digits = value.replace(" ", "")
         if not (digits.isdigit() and len(digits) == 14):
             raise ValueError(f"SIRET invalide « {value} » : 14 chiffres attendus")
@@ -49,11 +53,11 @@ class VisitsParams(BaseModel):
 @flow(name="visits")
 def visits(params: VisitsParams = VisitsParams()) -> dict[str, int]:  # noqa: B008 (the form's default)
     """Book visits, then send the invitations (and any other prepared e-mail) waiting in the outbox."""
-    if params.slot is not None and params.company_siret is None:
+    if params.slot is not None and not params.company_siret:
         raise ValueError("un créneau choisi demande une entreprise (company_siret)")
     settings = load_settings()
     booked = book_visits(
-        settings=settings, company_siret=params.company_siret, slot=params.slot,
+        settings=settings, company_siret=params.company_siret or None, slot=params.slot,
         dry_run=params.dry_run,
     )  # fmt: skip
     if params.dry_run:

@@ -63,7 +63,7 @@ def import_(
             path=str(path.resolve()),
             communes=commune or [],
             naf_prefixes=naf or [],
-            min_staff_band=min_staff_band,
+            min_staff_band=min_staff_band or "",
             include_closed=include_closed,
             dry_run=dry_run,
         )

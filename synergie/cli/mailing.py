@@ -128,7 +128,7 @@ def mail_send(
 
     settings = cli_settings()
     params = MailingParams(
-        campaign=campaign, template=template, batch_size=batch_size, max_per_run=limit,
+        campaign=campaign or "", template=template, batch_size=batch_size, max_per_run=limit,
         rate_per_minute=rate, dry_run=dry_run,
     )  # fmt: skip
     with prefect_notice(), progress_bar():

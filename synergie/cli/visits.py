@@ -126,7 +126,7 @@ def visits_book(
     chosen = _parse_slot(slot, settings) if slot is not None else None
     if chosen is not None and company is not None:
         _check_slot(company, chosen)
-    params = VisitsParams(company_siret=company, slot=chosen, dry_run=False)
+    params = VisitsParams(company_siret=company or "", slot=chosen, dry_run=False)
     with prefect_notice(), _french_errors():
         result = visits(params)
     console.print(
