@@ -1,8 +1,9 @@
-"""What a task needs from its run: the actor name for history rows and throttled progress artifacts."""
+"""What flows and tasks need from their run: secrets, the actor name, progress artifacts, one-line failures."""
 
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from uuid import UUID
 
@@ -19,12 +20,31 @@ from prefect.runtime import flow_run
 from channels.base import EmailBackend, SmsBackend
 from models.db import make_engine
 from models.enums import Channel
+from synergie.errors import person_errors
 from synergie.messaging.progress import report_progress
 from synergie.messaging.transports import email_backend, sms_backend
 from synergie.settings import Settings
 
 SMTP_PASSWORD_BLOCK = "synergie-smtp-password"
 TWILIO_TOKEN_BLOCK = "synergie-twilio-auth-token"
+
+
+class OneLineForPersonErrors(logging.Filter):
+    """Drops the traceback from Prefect's log of an error a person can cause: its message says it all.
+
+    Prefect logs an exception raised in a flow or task with its whole traceback (70 lines for a
+    missing campaign, before the one French line that matters). Bugs keep their traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], person_errors()):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+for _logger in ("prefect.flow_runs", "prefect.task_runs"):
+    logging.getLogger(_logger).addFilter(OneLineForPersonErrors())
 
 
 def _secret(value: object, block: str, wanted: bool) -> str | None:

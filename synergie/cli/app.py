@@ -8,7 +8,6 @@ import typer
 
 from synergie.cli import calls, demo, listing, mailing, portal, reporting, visits
 from synergie.cli.common import CliError, err
-from synergie.settings import SettingsError
 
 app = typer.Typer(
     help="Synergie : le parcours des entreprises d'une démarche d'écologie industrielle et territoriale.",
@@ -28,18 +27,11 @@ app.add_typer(visits.visits_app, name="visits")
 
 def main() -> None:
     """Entry point of the console script: known errors become one clear line and exit code 1."""
-    from models.companies import CompanyNotFound, StageConflict
-    from models.db import DatabaseError
-    from models.stages import StageTransitionError
-    from synergie.listing.reading import ListingFileError
-    from synergie.mailing.campaigns import CampaignNotFound
-    from synergie.messaging.rendering import TemplateProblem
+    from synergie.errors import person_errors
 
-    known = (CliError, SettingsError, DatabaseError, ListingFileError, StageTransitionError,
-             CompanyNotFound, StageConflict, CampaignNotFound, TemplateProblem)  # fmt: skip
     try:
         app()
-    except known as exc:
+    except (CliError, *person_errors()) as exc:
         err.print(f"[bold red]Erreur :[/] {exc}")
         sys.exit(1)
 

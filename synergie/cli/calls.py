@@ -13,6 +13,7 @@ from models.enums import CallOutcome
 from synergie import french
 from synergie.cli.common import (
     CliError,
+    check_before_flow,
     cli_settings,
     console,
     db_session,
@@ -92,6 +93,8 @@ def calls_remind(
     from flows.call_reminders import CallRemindersParams, call_reminders
 
     settings = cli_settings()
+    if not dry_run:
+        check_before_flow(settings, email=True, sms=True)
     params = CallRemindersParams(after_days=after_days, day=_parse_date(day), dry_run=dry_run)
     with prefect_notice():
         result = call_reminders(params)

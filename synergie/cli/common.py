@@ -62,6 +62,8 @@ def prefect_notice() -> Iterator[None]:
         # The temporary server's telemetry would call Prefect's servers, and at start-up it
         # races that server's own SQLite database, printing a "database is locked" traceback.
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        # Its default 20 s start-up timeout is too short on a busy laptop: wait, rather than fail.
+        os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     yield
 
 
@@ -87,6 +89,25 @@ def progress_bar() -> Iterator[None]:
 
         with progress_to(sink):
             yield
+
+
+# A secret absent from the environment may still be in a Prefect Secret block, which only the
+# flow can read (it needs the API): before the flow, only the other settings are checked.
+_SECRET_FROM_BLOCK = "(bloc Prefect Secret)"
+
+
+def check_before_flow(settings: Settings, *, email: bool = False, sms: bool = False) -> None:
+    """Refuse, before Prefect starts (15 s or more), a channel the settings leave half-configured."""
+    from synergie.messaging.transports import check_email_settings, check_sms_settings
+
+    if email:
+        password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+        check_email_settings(settings, password=password or _SECRET_FROM_BLOCK)
+    if sms:
+        token = (
+            settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else None
+        )
+        check_sms_settings(settings, auth_token=token or _SECRET_FROM_BLOCK)
 
 
 def send_now(settings: Any, channel: Any) -> int:

@@ -13,6 +13,7 @@ from rich.table import Table
 from models.enums import Channel
 from synergie.cli.common import (
     CliError,
+    check_before_flow,
     cli_settings,
     console,
     db_session,
@@ -125,8 +126,17 @@ def mail_send(
 ) -> None:
     """Envoie une étape de campagne par courrier électronique (flow mailing)."""
     from flows.mailing import MailingParams, mailing
+    from synergie.mailing.campaigns import MailComposer, find_campaign
+    from synergie.messaging.rendering import MailTemplates
 
     settings = cli_settings()
+    # What can be checked without Prefect is checked first: its temporary API takes 15 s or more.
+    with db_session() as session:
+        find_campaign(session=session, name=campaign)
+    if not dry_run:
+        check_before_flow(settings, email=True)
+    templates = MailTemplates(settings.templates_dir)
+    MailComposer(settings=settings, templates=templates, template=template).preflight()
     params = MailingParams(
         campaign=campaign or "", template=template, batch_size=batch_size, max_per_run=limit,
         rate_per_minute=rate, dry_run=dry_run,

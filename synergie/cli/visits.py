@@ -15,6 +15,7 @@ from synergie import french
 from synergie.cli.common import (
     CliError,
     actor,
+    check_before_flow,
     cli_settings,
     console,
     db_session,
@@ -126,6 +127,7 @@ def visits_book(
     chosen = _parse_slot(slot, settings) if slot is not None else None
     if chosen is not None and company is not None:
         _check_slot(company, chosen)
+    check_before_flow(settings, email=True)
     params = VisitsParams(company_siret=company or "", slot=chosen, dry_run=False)
     with prefect_notice(), _french_errors():
         result = visits(params)
@@ -154,6 +156,7 @@ def visits_remind() -> None:
     from flows.visit_reminders import VisitRemindersParams, visit_reminders
 
     settings = cli_settings()
+    check_before_flow(settings, sms=True)
     with prefect_notice():
         result = visit_reminders(VisitRemindersParams())
     console.print(

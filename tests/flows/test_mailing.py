@@ -236,3 +236,15 @@ def test_two_runs_started_together_never_send_the_same_message_twice(
         runs = session.exec(select(Message.claimed_by).distinct()).all()
     assert sent == total
     assert len(runs) == 2  # both runs really took part
+
+
+def test_an_unknown_campaign_fails_the_run_in_one_line_without_a_traceback(
+    sqlite_settings, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    from synergie.mailing.campaigns import CampaignNotFound
+
+    with pytest.raises(CampaignNotFound):
+        asyncio.run(mailing(MailingParams(campaign="Inconnue", dry_run=True)))
+    prefect_records = [r for r in caplog.records if r.name.startswith("prefect.")]
+    assert any("campagne inconnue : « Inconnue »" in r.getMessage() for r in prefect_records)
+    assert [r.getMessage() for r in prefect_records if r.exc_info] == []

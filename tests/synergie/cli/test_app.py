@@ -106,3 +106,16 @@ def test_demo_imports_the_sample_territory_and_prints_the_funnel(
         code == 0
         and [line for line in again.splitlines() if "Nouvelles entreprises" in line] == rows
     )
+
+
+def test_mail_send_checks_before_starting_prefect(cli_env: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # No Prefect fixture here: were a flow started, Prefect's temporary API would be announced.
+    assert invoke(capsys, monkeypatch, "init")[0] == 0
+    code, out, err = invoke(capsys, monkeypatch, "mail", "send")
+    assert code == 1 and "campagne inconnue" in err and "Traceback" not in out + err
+    assert "API locale" not in out
+    assert invoke(capsys, monkeypatch, "campaign", "add", "Test", "--commune", "21464")[0] == 0
+    monkeypatch.setenv("SYNERGIE_EMAIL_BACKEND", "smtp")
+    code, out, err = invoke(capsys, monkeypatch, "mail", "send")
+    assert code == 1 and "SYNERGIE_SMTP_HOST" in err and "API locale" not in out
+    assert len(err.strip().splitlines()) <= 2  # one message, perhaps wrapped
