@@ -29,9 +29,10 @@ def main() -> None:
     """Entry point of the console script: known errors become one clear line and exit code 1."""
     from synergie.errors import person_errors
 
+    known: tuple[type[Exception], ...] = (CliError, *person_errors())
     try:
         app()
-    except (CliError, *person_errors()) as exc:
+    except known as exc:
         err.print(f"[bold red]Erreur :[/] {exc}")
         sys.exit(1)
 
