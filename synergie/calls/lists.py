@@ -24,6 +24,7 @@ from models.tables import (
     OptOut,
     StageChange,
 )
+from synergie.messaging.optouts import suppressed
 from synergie.messaging.rendering import MailTemplates, RenderedEmail, SmsTemplates
 
 logger = logging.getLogger(__name__)
@@ -53,11 +54,19 @@ def next_working_day(day: date) -> date:
 
 
 def callable_contacts(session: Session, company_ids: Iterable[int]) -> dict[int, Contact]:
-    """The contact to call per company: has a phone, not marked invalid, never opted out of anything."""
+    """The contact to call per company: has a phone, not marked invalid, never opted out of anything.
+
+    "Anything" covers its own opt-out rows and the suppression list, on its number and on its
+    e-mail address, whatever row they were recorded through.
+    """
     ids = list(company_ids)
     if not ids:
         return {}
-    opted_out = sa.exists().where(col(OptOut.contact_id) == col(Contact.id))
+    opted_out = sa.or_(
+        sa.exists().where(col(OptOut.contact_id) == col(Contact.id)),
+        suppressed(col(Contact.phone), None),
+        suppressed(sa.func.lower(col(Contact.email)), None),
+    )
     rows = session.exec(
         select(Contact)
         .where(
