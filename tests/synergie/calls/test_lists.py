@@ -85,7 +85,7 @@ def test_add_caller_refuses_bad_values_in_french(engine: sa.Engine) -> None:
             parse_days("lundi")
         made = add_caller(session=session, name=" Alice ", phone="06 11 11 11 11", email=None,
                           per_day=3, days=parse_days("3,1,1"))  # fmt: skip
-        assert (made.name, made.phone, made.days_available) == ("Alice", "0611111111", [1, 3])
+        assert (made.name, made.phone, made.days_available) == ("Alice", "+33611111111", [1, 3])
 
 
 def test_only_companies_contacted_long_enough_with_a_usable_phone_are_due(
