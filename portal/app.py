@@ -24,7 +24,7 @@ from models.enums import Channel
 from models.tables import Company, Contact, OptOut
 from portal.events import OptOutEvent, emit_opt_out
 from synergie.messaging.links import UNSUBSCRIBE, InvalidToken, read_token
-from synergie.messaging.optouts import opt_out, opt_out_company
+from synergie.messaging.optouts import opt_out, opt_out_company, suppression_of
 from synergie.settings import Settings
 
 __all__ = ["TEMPLATES_DIR", "create_app"]
@@ -259,7 +259,11 @@ def create_app(
         public_id, channel = claims_of(token)
         with Session(engine) as session:
             contact, company = contact_of(session, public_id)
-            existing = opt_out_row(session, contact, channel)
+            # The address may have been suppressed through another row (a re-import, staff).
+            address = contact.email if channel == Channel.EMAIL else contact.phone
+            existing = opt_out_row(session, contact, channel) or suppression_of(
+                session.connection(), address=address, channel=channel
+            )
         return render(
             "confirm.html",
             company_name=company.name,
