@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     officer_email: str = "eit@example.org"
     officer_phone: str = "03 53 01 00 00"
     partner_name: str = "la Jeune Chambre Économique locale"
+    # RGPD article 14, in the first message: who holds the data, whom to write to, for how long.
+    authority_contact: str = (
+        ""  # e.g. "Hôtel de ville, 21700 Nuits-Saint-Georges" (empty: officer_email)
+    )
+    dpo_email: str = ""  # the data protection officer (empty: officer_email)
+    retention_months: int = Field(default=36, ge=1, le=240)
 
     # E-mail: the file outbox by default, so nothing reaches a real person by accident.
     email_backend: Literal["file", "smtp", "memory"] = "file"

@@ -37,6 +37,7 @@ class Recipient:
     contact_name: str | None
     company_name: str
     commune: str | None
+    source: str = "listing"  # how the company entered the listing: the RGPD notice says it
 
 
 def find_campaign(*, session: Session, name: str | None) -> Campaign:
@@ -63,7 +64,7 @@ def _recipients() -> sa.Select[Any]:
     """Contacts with what a Recipient holds, joined to their company."""
     return sa.select(
         CONTACT.c.id, CONTACT.c.public_id, COMPANY.c.id, CONTACT.c.email, CONTACT.c.name,
-        COMPANY.c.name, COMPANY.c.commune,
+        COMPANY.c.name, COMPANY.c.commune, COMPANY.c.source,
     ).join(COMPANY, COMPANY.c.id == CONTACT.c.company_id)  # fmt: skip
 
 
@@ -154,7 +155,11 @@ class MailComposer:
         return self.templates.render(
             self.template,
             {
-                "company": {"name": recipient.company_name, "commune": recipient.commune or ""},
+                "company": {
+                    "name": recipient.company_name,
+                    "commune": recipient.commune or "",
+                    "source": recipient.source,
+                },
                 "contact": {"name": recipient.contact_name or ""},
                 "programme": self.programme,
                 "unsubscribe_url": unsubscribe_url(
