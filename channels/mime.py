@@ -14,7 +14,6 @@ import re
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from email.charset import BASE64, Charset
 from email.message import Message
 from email.utils import encode_rfc2231, format_datetime, formataddr, parseaddr
 from functools import lru_cache
@@ -48,10 +47,6 @@ _OWNED_HEADERS = frozenset(
         "to",
     }
 )
-# Encoded words in base64: utf-8's default ("shortest") measures the quoted-printable form
-# character by character first, which made header encoding the dearest part of a message.
-_UTF8_B64 = Charset("utf-8")
-_UTF8_B64.header_encoding = BASE64
 
 
 def single_line(value: str) -> str:
@@ -79,22 +74,47 @@ def envelope_address(address: str) -> str:
 
 
 @lru_cache(maxsize=64)  # the sender and reply-to repeat on every message of a run
-def _mailbox(address: str, name: str = "") -> str:
-    """Return an address header value, the display name quoted or RFC 2047-encoded as needed."""
+def _mailbox(address: str, name: str = "", header: str = "To") -> str:
+    """Return an address header value: the display name quoted, or as encoded words when it must be.
+
+    A name that is not ASCII, or holds a word too long to fold, becomes base64 encoded words
+    of at most 75 characters (RFC 2047) on lines of their own, the address on the last one.
+    """
     display = "" if _PLAIN_ADDRESS.match(address) else parseaddr(single_line(address).strip())[0]
-    return formataddr((single_line(name or display).strip(), envelope_address(address)), _UTF8_B64)
+    phrase = single_line(name or display).strip()
+    addr = envelope_address(address)
+    if not phrase:
+        return addr
+    if phrase.isascii() and _foldable(phrase, header):
+        return formataddr((phrase, addr))
+    words = _encoded_words(phrase, first_room=_ENCODED_LINE - len(header) - 2)
+    return f"{words}\r\n <{addr}>"
+
+
+def _foldable(value: str, header: str) -> bool:
+    """Whether ASCII ``value`` folds at its spaces into lines of at most 78 characters."""
+    longest = max((len(word) for word in value.split(" ")), default=0)
+    # + 2 for the quotes a display name may need; the first word shares its line with the name.
+    return longest + 2 <= _LINE - 1 - len(header) - 2
 
 
 def _header_value(value: str, name: str = "Subject") -> str:
-    """Return ``value`` on one line, or as folded UTF-8 encoded words when it is not ASCII."""
+    """Return ``value`` on one line, or as folded UTF-8 encoded words when it is not ASCII.
+
+    Unstructured text (the subject, ``X-`` headers) with a word too long to fold is encoded
+    too; a structured value (a URL in List-Unsubscribe) is left whole, folded at its spaces.
+    """
     value = single_line(value).strip()
-    if value.isascii():
+    unstructured = name.lower() == "subject" or name.lower().startswith("x-")
+    if value.isascii() and (not unstructured or _foldable(value, name)):
         return value
     return _encoded_words(value, first_room=_ENCODED_LINE - len(name) - 2)
 
 
 # RFC 2047: an encoded word is at most 75 characters, a line holding one at most 76.
 _ENCODED_WORD, _ENCODED_LINE = 75, 76
+# RFC 5322: lines SHOULD stay within 78 characters and MUST within 998.
+_LINE, _HARD_LINE = 78, 998
 _WORD_FRAME = len("=?utf-8?b??=")
 
 
@@ -126,8 +146,8 @@ def _fold(name: str, value: str) -> str:
     header through email.header.Header: that was the dearest part of composing a message.
     """
     line = f"{name}: {value}"
-    if len(line) <= 78 or "\r\n " in value:  # short, or folded already (encoded words)
-        return line + "\r\n"
+    if len(line) <= _LINE or "\r\n " in value:  # short, or folded already (encoded words)
+        return _checked(line) + "\r\n"
     lines: list[str] = []
     current = f"{name}:"
     for word in value.split(" "):
@@ -139,7 +159,16 @@ def _fold(name: str, value: str) -> str:
         else:
             current += " " + word
     lines.append(current)
-    return "\r\n".join(lines) + "\r\n"
+    return _checked("\r\n".join(lines)) + "\r\n"
+
+
+def _checked(folded: str) -> str:
+    """``folded`` if none of its lines passes RFC 5322's hard limit; ValueError otherwise."""
+    if any(len(line) > _HARD_LINE for line in folded.split("\r\n")):
+        raise ValueError(
+            f"header {folded.split(':', 1)[0]!r} cannot be folded under 998 characters"
+        )
+    return folded
 
 
 def _content_type(value: str) -> tuple[str, str, list[tuple[str, str]]]:
@@ -235,7 +264,9 @@ def _extra_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         if name.lower() in _OWNED_HEADERS:
             raise ValueError(f"header {name!r} is set by compose_email, not through headers")
         is_address = name.lower() == "reply-to"
-        checked.append((name, _mailbox(value) if is_address else _header_value(value, name)))
+        checked.append(
+            (name, _mailbox(value, "", name) if is_address else _header_value(value, name))
+        )
     return checked
 
 
@@ -267,14 +298,14 @@ def compose_email(
         body = _multipart("mixed", [body, *(_attachment_part(a) for a in message.attachments)])
     headers = [
         ("MIME-Version", "1.0"),
-        ("From", _mailbox(sender)),
-        ("To", _mailbox(message.to, message.to_name)),
+        ("From", _mailbox(sender, "", "From")),
+        ("To", _mailbox(message.to, message.to_name, "To")),
         ("Subject", _header_value(message.subject)),
         ("Date", format_datetime(date)),
         ("Message-ID", message_id),
     ]
     if reply_to and not any(name.lower() == "reply-to" for name, _ in extra):
-        headers.append(("Reply-To", _mailbox(reply_to)))
+        headers.append(("Reply-To", _mailbox(reply_to, "", "Reply-To")))
     headers.extend(extra)
     # Written by hand: the stdlib generator re-folds every header through email.header and
     # compiles a regex per boundary, which cost more than all the rest of a send.

@@ -9,6 +9,8 @@ from models.enums import (
     Partstat,
     Source,
     Stage,
+    Suppressed,
+    SuppressionSource,
     VisitStatus,
 )
 from models.stages import StageTransitionError, allowed_targets, transition
@@ -22,6 +24,7 @@ from models.tables import (
     OptOut,
     StaffMember,
     StageChange,
+    Suppression,
     TimeEntry,
     Visit,
 )
@@ -47,6 +50,9 @@ __all__ = [
     "Source",
     "Stage",
     "StageChange",
+    "Suppressed",
+    "Suppression",
+    "SuppressionSource",
     "StageTransitionError",
     "allowed_targets",
     "transition",

@@ -57,6 +57,26 @@ class Channel(StrEnum):
     PHONE = "phone"
 
 
+class Suppressed(StrEnum):
+    """What a suppression forbids: one channel of an address or number, or everything."""
+
+    EMAIL = "email"
+    SMS = "sms"
+    PHONE = "phone"
+    ALL = "all"
+
+
+class SuppressionSource(StrEnum):
+    """How an opt-out reached us."""
+
+    PORTAL = "portal"  # the unsubscribe page's form
+    ONE_CLICK = "one-click"  # RFC 8058 POST from a mail client
+    MAILTO = "mailto"  # a mail to the List-Unsubscribe mailto: address
+    SMS_STOP = "sms-stop"  # STOP to our SMS, reported by the carrier (Twilio 21610)
+    STAFF = "staff"  # a letter, a call, recorded by staff
+    MIGRATION = "migration"  # an opt-out recorded before the list existed
+
+
 class MessageStatus(StrEnum):
     """Where an outbox row stands; only ``queued`` rows (and expired ``sending`` leases) are claimed."""
 

@@ -18,6 +18,8 @@ from models.enums import (
     Partstat,
     Source,
     Stage,
+    Suppressed,
+    SuppressionSource,
     VisitStatus,
     enum_column,
 )
@@ -118,6 +120,42 @@ class OptOut(SQLModel, table=True):
     channel: Channel = Field(sa_type=enum_column(Channel, "ck_opt_out_channel"))
     at: datetime = Field(sa_type=UTCDateTime)
     source: str = Field(max_length=100)
+
+
+class Suppression(SQLModel, table=True):
+    """An address or number that must not be reached on a channel, whatever row it hangs on.
+
+    Keyed on what identifies a person to a channel: the normalised e-mail address, or the
+    E.164 number. It outlives re-imports: every selection and every claim checks it. A row
+    is never deleted; a staff removal stamps ``lifted_*`` and the row stays as the record.
+    """
+
+    __table_args__ = (
+        # One active suppression per address and channel; lifted ones stay as history.
+        sa.Index(
+            "uq_suppression_active",
+            "address",
+            "channel",
+            unique=True,
+            sqlite_where=sa.text("lifted_at IS NULL"),
+            postgresql_where=sa.text("lifted_at IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    address: str = Field(max_length=320)
+    channel: Suppressed = Field(sa_type=enum_column(Suppressed, "ck_suppression_channel"))
+    reason: str = Field(max_length=1000)
+    source: SuppressionSource = Field(
+        sa_type=enum_column(SuppressionSource, "ck_suppression_source")
+    )
+    at: datetime = Field(sa_type=UTCDateTime)
+    actor: str = Field(max_length=200)
+    # The contact row it came from, if any: for the record only, never used to match.
+    contact_id: int | None = None
+    lifted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    lifted_by: str | None = Field(default=None, max_length=200)
+    lifted_why: str | None = Field(default=None, max_length=1000)
 
 
 class StageChange(SQLModel, table=True):

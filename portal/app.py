@@ -25,7 +25,7 @@ from models.tables import Company, Contact, OptOut
 from portal.events import OptOutEvent, emit_opt_out
 from synergie import french
 from synergie.messaging.links import UNSUBSCRIBE, InvalidToken, read_token
-from synergie.messaging.optouts import opt_out, opt_out_company
+from synergie.messaging.optouts import opt_out, opt_out_company, suppression_of
 from synergie.settings import Settings
 
 __all__ = ["TEMPLATES_DIR", "create_app"]
@@ -150,7 +150,8 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """Return the portal app on ``engine``; ``emit`` receives opt-out events (default: Prefect)."""
-    key = settings.link_signing_key  # read now: a missing production key fails at start-up
+    # Read now: a missing or short production key fails at start-up, not on the first click.
+    key, *previous_keys = settings.link_verification_keys
     emitter = emit if emit is not None else emit_opt_out
     now = clock if clock is not None else (lambda: datetime.now(UTC))
     pages = _templates(settings)
@@ -167,7 +168,9 @@ def create_app(
 
     def claims_of(token: str) -> tuple[str, Channel]:
         try:
-            claims = read_token(token, key=key, purpose=UNSUBSCRIBE, now=now())
+            claims = read_token(
+                token, key=key, purpose=UNSUBSCRIBE, now=now(), previous_keys=previous_keys
+            )
         except InvalidToken as exc:
             # Never log the token: it would let whoever reads the logs unsubscribe people.
             logger.info("refused an invalid unsubscribe link")
@@ -234,9 +237,11 @@ def create_app(
         )  # fmt: skip
 
     @app.exception_handler(Exception)
-    def unexpected_error(_request: Request, _exc: Exception) -> HTMLResponse:
+    def unexpected_error(_request: Request, exc: Exception) -> HTMLResponse:
         # The traceback, not the request: the URL holds the token (no database value does).
-        logger.exception("portal request failed")
+        # exc_info from the exception itself: Starlette calls this handler outside the except
+        # block (in a worker thread), where logger.exception logged "NoneType: None".
+        logger.error("portal request failed", exc_info=(type(exc), exc, exc.__traceback__))
         return render(
             "error.html", 500, title="Service momentanément indisponible",
             message="Votre demande n'a pas pu être enregistrée.",
@@ -254,7 +259,11 @@ def create_app(
         public_id, channel = claims_of(token)
         with Session(engine) as session:
             contact, company = contact_of(session, public_id)
-            existing = opt_out_row(session, contact, channel)
+            # The address may have been suppressed through another row (a re-import, staff).
+            address = contact.email if channel == Channel.EMAIL else contact.phone
+            existing = opt_out_row(session, contact, channel) or suppression_of(
+                session.connection(), address=address, channel=channel
+            )
         return render(
             "confirm.html",
             company_name=company.name,

@@ -13,6 +13,8 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_KEY_FILE = "secret_key"
+MIN_SECRET_KEY_BYTES = 32
+_NEW_KEY_HINT = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
 
 
 class SettingsError(RuntimeError):
@@ -30,6 +32,8 @@ class Settings(BaseSettings):
     timezone: str = "Europe/Paris"
     public_url: str = "http://127.0.0.1:8000"
     secret_key: SecretStr | None = Field(default=None, repr=False)
+    # The key before a rotation: links it signed (in messages already sent) are still accepted.
+    secret_key_previous: SecretStr | None = Field(default=None, repr=False)
 
     # The programme, as named in messages.
     authority_name: str = "Communauté de communes de Gevrey-Chambertin et de Nuits-Saint-Georges"
@@ -38,6 +42,12 @@ class Settings(BaseSettings):
     officer_email: str = "eit@example.org"
     officer_phone: str = "03 53 01 00 00"
     partner_name: str = "la Jeune Chambre Économique locale"
+    # RGPD article 14, in the first message: who holds the data, whom to write to, for how long.
+    authority_contact: str = (
+        ""  # e.g. "Hôtel de ville, 21700 Nuits-Saint-Georges" (empty: officer_email)
+    )
+    dpo_email: str = ""  # the data protection officer (empty: officer_email)
+    retention_months: int = Field(default=36, ge=1, le=240)
 
     # E-mail: the file outbox by default, so nothing reaches a real person by accident.
     email_backend: Literal["file", "smtp", "memory"] = "file"
@@ -109,11 +119,18 @@ class Settings(BaseSettings):
     def link_signing_key(self) -> bytes:
         """The key that signs links in messages: from the environment, or in development a file made once."""
         if self.secret_key is not None and self.secret_key.get_secret_value():
-            return self.secret_key.get_secret_value().encode()
+            key = self.secret_key.get_secret_value().encode()
+            if self.environment == "production" and len(key) < MIN_SECRET_KEY_BYTES:
+                raise SettingsError(
+                    f"SYNERGIE_SECRET_KEY est trop courte ({len(key)} octets) : en production, elle "
+                    f"doit faire au moins {MIN_SECRET_KEY_BYTES} octets aléatoires, sans quoi les liens "
+                    f"des messages peuvent être contrefaits. Générez-en une : {_NEW_KEY_HINT}"
+                )
+            return key
         if self.environment == "production":
             raise SettingsError(
                 "SYNERGIE_SECRET_KEY est obligatoire en production : définissez une clé longue et "
-                "aléatoire (par exemple : python -c 'import secrets; print(secrets.token_urlsafe(48))')."
+                f"aléatoire (par exemple : {_NEW_KEY_HINT})."
             )
         path = self.data_dir / SECRET_KEY_FILE
         if not path.exists():
@@ -127,6 +144,16 @@ class Settings(BaseSettings):
                 with os.fdopen(fd, "w") as handle:
                     handle.write(secrets.token_urlsafe(48))
         return path.read_text().strip().encode()
+
+    @cached_property
+    def link_verification_keys(self) -> tuple[bytes, ...]:
+        """The keys a link may be signed with: the current one first, then the one before a rotation."""
+        keys = [self.link_signing_key]
+        if self.secret_key_previous is not None and self.secret_key_previous.get_secret_value():
+            previous = self.secret_key_previous.get_secret_value().encode()
+            if previous not in keys:
+                keys.append(previous)
+        return tuple(keys)
 
     def ensure_dirs(self) -> None:
         """Create the data dir and its sub-folders."""

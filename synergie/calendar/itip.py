@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -43,7 +44,7 @@ __all__ = [
     "parse_reply",
     "visit_description",
     "visit_summary",
-    "visit_uid",
+    "new_visit_uid",
 ]
 
 PRODID = "-//Synergie//Visites//FR"
@@ -119,8 +120,7 @@ class VisitInvitation:
     def for_visit(
         cls,
         *,
-        visit_id: int,
-        domain: str,
+        uid: str,
         start: datetime,
         company: str,
         location: str,
@@ -131,9 +131,9 @@ class VisitInvitation:
         sequence: int = 0,
         timezone: str = "Europe/Paris",
     ) -> VisitInvitation:
-        """Return the invitation to a one-hour visit, with its stable UID and French texts."""
+        """Return the invitation to a one-hour visit under the visit's stored UID, with French texts."""
         return cls(
-            uid=visit_uid(visit_id, domain),
+            uid=uid,
             start=start,
             end=start.astimezone(UTC) + VISIT_DURATION,
             organizer=officer,
@@ -174,10 +174,12 @@ class InvitationReply:
     stamp: datetime | None = None
 
 
-def visit_uid(visit_id: int, domain: str) -> str:
-    """Return the UID of a visit, the same for every version of its invitation."""
-    if isinstance(visit_id, bool) or not isinstance(visit_id, int) or visit_id < 1:
-        raise ValueError(f"identifiant de visite invalide : {visit_id!r}")
+def new_visit_uid(domain: str) -> str:
+    """Return a new random UID for a visit (``visite-<random>@domain``), kept for all its versions.
+
+    Random, not the row id: a sequential UID let anyone who saw one invitation forge a
+    reply to every other visit. 144 bits cannot be guessed.
+    """
     host = domain.strip().lower().rstrip(".")
     try:
         host = host.encode("idna").decode("ascii")
@@ -185,7 +187,7 @@ def visit_uid(visit_id: int, domain: str) -> str:
         raise ValueError(f"nom de domaine invalide : {domain!r}") from exc
     if not _HOSTNAME.match(host):
         raise ValueError(f"nom de domaine invalide : {domain!r}")
-    return f"visite-{visit_id}@{host}"
+    return f"visite-{secrets.token_urlsafe(18)}@{host}"
 
 
 def visit_summary(programme_name: str, company: str) -> str:

@@ -9,6 +9,7 @@ from sqlmodel import Session, col, select
 from models.tables import (
     Caller,
 )
+from synergie.listing.rows import RowRejected, clean_email, clean_phone
 
 
 class CallError(ValueError):
@@ -33,8 +34,6 @@ def add_caller(
         raise CallError("le nom de l'appelant est vide")
     if not phone and not email:
         raise CallError("indiquez au moins un téléphone (--phone) ou un e-mail (--email)")
-    if email is not None and "@" not in email:
-        raise CallError(f"adresse e-mail invalide : « {email} »")
     if not 1 <= per_day <= 200:
         raise CallError("le nombre d'appels par jour doit être compris entre 1 et 200")
     chosen = sorted(set(days))
@@ -42,10 +41,19 @@ def add_caller(
         raise CallError(
             "jours invalides : donnez des numéros de 1 (lundi) à 7 (dimanche), ex. 1,2,3"
         )
+    try:
+        # E.164, as Twilio wants it: "06 39 98 10 01" is stored +33639981001.
+        number = clean_phone(phone or "")
+    except RowRejected as exc:
+        raise CallError(f"{exc} : donnez un numéro comme 06 39 98 10 01 ou +33639981001") from exc
+    try:
+        address = clean_email(email or "")
+    except RowRejected as exc:
+        raise CallError(str(exc)) from exc
     caller = Caller(
         name=name,
-        phone=phone.replace(" ", "") if phone else None,
-        email=email,
+        phone=number,
+        email=address,
         calls_per_day=per_day,
         days_available=chosen,
     )

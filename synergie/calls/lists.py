@@ -25,6 +25,7 @@ from models.tables import (
     StageChange,
 )
 from synergie import french
+from synergie.messaging.optouts import suppressed
 from synergie.messaging.rendering import MailTemplates, RenderedEmail, SmsTemplates
 
 logger = logging.getLogger(__name__)
@@ -53,12 +54,24 @@ def next_working_day(day: date) -> date:
     return following
 
 
+def _refuses_anything() -> sa.ColumnElement[bool]:
+    """SQL: the contact opted out of something, on its own row or on the suppression list."""
+    return sa.or_(
+        sa.exists().where(col(OptOut.contact_id) == col(Contact.id)),
+        suppressed(col(Contact.phone), None),
+        suppressed(sa.func.lower(col(Contact.email)), None),
+    )
+
+
 def callable_contacts(session: Session, company_ids: Iterable[int]) -> dict[int, Contact]:
-    """The contact to call per company: has a phone, not marked invalid, never opted out of anything."""
+    """The contact to call per company: has a phone, not marked invalid, never opted out of anything.
+
+    "Anything" covers its own opt-out rows and the suppression list, on its number and on its
+    e-mail address, whatever row they were recorded through.
+    """
     ids = list(company_ids)
     if not ids:
         return {}
-    opted_out = sa.exists().where(col(OptOut.contact_id) == col(Contact.id))
     rows = session.exec(
         select(Contact)
         .where(
@@ -66,7 +79,7 @@ def callable_contacts(session: Session, company_ids: Iterable[int]) -> dict[int,
             col(Contact.phone).is_not(None),
             col(Contact.phone) != "",
             col(Contact.phone_invalid_at).is_(None),
-            ~opted_out,
+            ~_refuses_anything(),
         )
         .order_by(col(Contact.id))
     ).all()
@@ -212,15 +225,20 @@ def assign_calls(
 
 
 def todays_calls(*, session: Session, today: date) -> dict[int, list[CallTask]]:
-    """Every open task assigned for ``today``, per caller (what the digests list)."""
+    """Every open task assigned for ``today``, per caller (what the digests list).
+
+    A contact who opted out since the task was assigned is left off the list.
+    """
     tasks = session.exec(
         select(CallTask)
         .join(Company, col(Company.id) == col(CallTask.company_id))
+        .outerjoin(Contact, col(Contact.id) == col(CallTask.contact_id))
         .where(
             col(CallTask.assigned_on) == today,
             col(CallTask.outcome).is_(None),
             col(CallTask.caller_id).is_not(None),
             col(Company.stage).in_(CALLABLE_STAGES),
+            sa.or_(col(Contact.id).is_(None), ~_refuses_anything()),
         )
         .order_by(col(CallTask.id))
     ).all()

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from synergie.cli import calls, demo, listing, mailing, portal, reporting, visits
+from synergie.cli import calls, demo, listing, mailing, optout, portal, reporting, visits
 from synergie.cli.common import CliError, err
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app.add_typer(calls.callers_app, name="callers")
 app.add_typer(calls.calls_app, name="calls")
 app.add_typer(visits.staff_app, name="staff")
 app.add_typer(visits.visits_app, name="visits")
+app.add_typer(optout.app, name="optout")
 
 
 def main() -> None:

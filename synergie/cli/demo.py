@@ -46,7 +46,10 @@ def demo() -> None:
     # Flows read their settings from the environment, as a worker would.
     os.environ["SYNERGIE_DATA_DIR"] = str(demo_dir)
     os.environ.pop("SYNERGIE_DATABASE_URL", None)
-    os.environ["SYNERGIE_EMAIL_BACKEND"] = "file"  # the demo never sends real e-mail
+    # The demo never reaches a real person: its e-mails and its SMS (to fictional callers and
+    # companies) are written to files, even where SMTP or Twilio is configured.
+    os.environ["SYNERGIE_EMAIL_BACKEND"] = "file"
+    os.environ["SYNERGIE_SMS_BACKEND"] = "file"
     settings = cli_settings()
     console.rule("[bold]Synergie — démonstration")
     console.print(f"Données de la démonstration : {demo_dir}")

@@ -13,8 +13,9 @@ from sqlmodel import Session, col, select
 
 from channels.base import EmailBackend, OutgoingEmail
 from models.enums import Channel, Stage
-from models.tables import Campaign, Company, Contact, Message, OptOut
+from models.tables import Campaign, Company, Contact, Message
 from synergie.messaging.links import unsubscribe_headers, unsubscribe_url
+from synergie.messaging.optouts import refused
 from synergie.messaging.outbox import ClaimedMessage, enqueue, message_key, new_message_id
 from synergie.messaging.rendering import MailTemplates, RenderedEmail, programme_context
 from synergie.messaging.sending import BatchOutcome, RateLimiter, SendPolicy, send_claimed
@@ -36,6 +37,7 @@ class Recipient:
     contact_name: str | None
     company_name: str
     commune: str | None
+    source: str = "listing"  # how the company entered the listing: the RGPD notice says it
 
 
 def find_campaign(*, session: Session, name: str | None) -> Campaign:
@@ -55,29 +57,32 @@ def find_campaign(*, session: Session, name: str | None) -> Campaign:
 
 
 COMPANY, CONTACT = Company.__table__, Contact.__table__  # type: ignore[attr-defined]
-MESSAGE, OPT_OUT = Message.__table__, OptOut.__table__  # type: ignore[attr-defined]
+MESSAGE = Message.__table__  # type: ignore[attr-defined]
 
 
 def _recipients() -> sa.Select[Any]:
     """Contacts with what a Recipient holds, joined to their company."""
     return sa.select(
         CONTACT.c.id, CONTACT.c.public_id, COMPANY.c.id, CONTACT.c.email, CONTACT.c.name,
-        COMPANY.c.name, COMPANY.c.commune,
+        COMPANY.c.name, COMPANY.c.commune, COMPANY.c.source,
     ).join(COMPANY, COMPANY.c.id == CONTACT.c.company_id)  # fmt: skip
 
 
 def select_recipients(
     connection: sa.Connection, *, campaign: Campaign, step: str
 ) -> list[Recipient]:
-    """Contacts due this step: company listed (in the campaign's communes), valid e-mail, not opted out, not sent."""
+    """Contacts due this step: company listed (in the campaign's communes), valid e-mail, not opted out or suppressed, not sent."""
     query = (
         _recipients()
         .where(
             COMPANY.c.stage == Stage.LISTED.value,
             CONTACT.c.email.is_not(None),
             CONTACT.c.email_invalid_at.is_(None),
-            ~sa.exists().where(
-                OPT_OUT.c.contact_id == CONTACT.c.id, OPT_OUT.c.channel == Channel.EMAIL.value
+            # Refused on this row, or the address is suppressed whatever row it came through.
+            ~refused(
+                contact_id=CONTACT.c.id,
+                address=sa.func.lower(CONTACT.c.email),
+                channel=Channel.EMAIL,
             ),
             ~sa.exists().where(
                 MESSAGE.c.contact_id == CONTACT.c.id,
@@ -150,7 +155,11 @@ class MailComposer:
         return self.templates.render(
             self.template,
             {
-                "company": {"name": recipient.company_name, "commune": recipient.commune or ""},
+                "company": {
+                    "name": recipient.company_name,
+                    "commune": recipient.commune or "",
+                    "source": recipient.source,
+                },
                 "contact": {"name": recipient.contact_name or ""},
                 "programme": self.programme,
                 "unsubscribe_url": unsubscribe_url(

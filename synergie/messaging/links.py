@@ -7,6 +7,7 @@ import binascii
 import hashlib
 import hmac
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -136,10 +137,22 @@ def sign_token(
     return f"{VERSION}.{_b64encode(payload)}.{_b64encode(_tag(key, purpose, payload))}"
 
 
-def read_token(token: str, *, key: bytes, purpose: str, now: datetime | None = None) -> TokenClaims:
-    """Return the claims of a genuine token for ``purpose``, or raise InvalidToken (ExpiredToken when out of date)."""
+def read_token(
+    token: str,
+    *,
+    key: bytes,
+    purpose: str,
+    now: datetime | None = None,
+    previous_keys: Sequence[bytes] = (),
+) -> TokenClaims:
+    """Return the claims of a genuine token for ``purpose``, or raise InvalidToken (ExpiredToken when out of date).
+
+    ``previous_keys`` are keys in use before a rotation: a token signed with one of them (a
+    link in a message sent earlier) is still genuine. New tokens are signed with ``key`` only.
+    """
     _check_key(key)
     _check_purpose(purpose)
+    keys = [key, *(k for k in previous_keys if k)]
     if not isinstance(token, str) or len(token) > _MAX_TOKEN_LENGTH:
         raise InvalidToken()
     parts = token.split(".")
@@ -147,7 +160,7 @@ def read_token(token: str, *, key: bytes, purpose: str, now: datetime | None = N
         raise InvalidToken()
     payload, tag = _b64decode(parts[1]), _b64decode(parts[2])
     # compare_digest: the time taken must not tell an attacker how many bytes were right.
-    if not hmac.compare_digest(tag, _tag(key, purpose, payload)):
+    if not any(hmac.compare_digest(tag, _tag(k, purpose, payload)) for k in keys):
         raise InvalidToken()
     # Signed by us, so well-formed unless the key leaked; check anyway rather than crash.
     try:

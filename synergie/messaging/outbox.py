@@ -14,6 +14,7 @@ the same step never send the same row twice.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from models.db import DriverStatement
 from models.enums import Channel, MessageStatus, Stage
 from models.stages import transition
 from models.tables import Company, Contact, Message, OptOut, StageChange
+from synergie.messaging.optouts import NotAnAddress, refused, suppress
 
 MESSAGE = Message.__table__  # type: ignore[attr-defined]
 COMPANY = Company.__table__  # type: ignore[attr-defined]
@@ -160,9 +162,15 @@ def cancel_unwanted(
     channel: Channel,
     now: datetime,
 ) -> int:
-    """Cancel waiting rows whose contact opted out (or whose company left); return how many."""
-    opted_out = sa.exists().where(
-        OPT_OUT.c.contact_id == MESSAGE.c.contact_id, OPT_OUT.c.channel == MESSAGE.c.channel
+    """Cancel waiting rows whose recipient opted out or is suppressed (or whose company left); return how many.
+
+    The suppression list is matched on the row's own address, so a message to a caller,
+    or to a contact row created after the opt-out, is caught as well.
+    """
+    opted_out = refused(
+        contact_id=MESSAGE.c.contact_id,
+        address=sa.func.lower(MESSAGE.c.to_address),
+        channel=channel,
     )
     company_left = sa.exists().where(
         COMPANY.c.id == MESSAGE.c.company_id, COMPANY.c.stage.in_([s.value for s in STOPPED_STAGES])
@@ -344,7 +352,7 @@ def record_delivery(
             connection, company_id=message.company_id, from_stage=Stage.LISTED, to_stage=contacted_stage,
             why=f"message « {message.step} » envoyé à {message.to_address}", actor=actor, now=now,
         )  # fmt: skip
-    if isinstance(error, RecipientOptedOutError) and message.contact_id is not None:
+    if isinstance(error, RecipientOptedOutError):
         _record_carrier_opt_out(connection, message, now)
     elif isinstance(error, PermanentDeliveryError) and message.contact_id is not None:
         column = "email_invalid_at" if "@" in message.to_address else "phone_invalid_at"
@@ -357,10 +365,19 @@ def record_delivery(
 def _record_carrier_opt_out(
     connection: sa.Connection, message: ClaimedMessage, now: datetime
 ) -> None:
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    """The carrier says the recipient sent STOP: suppress the number, whoever it belongs to."""
     channel = connection.execute(
         sa.select(MESSAGE.c.channel).where(MESSAGE.c.id == message.id)
     ).scalar_one()
+    # The carrier would not have answered 21610 about a number it could not read.
+    with contextlib.suppress(NotAnAddress):
+        suppress(
+            connection, address=message.to_address, channel=channel, source="sms-stop", now=now,
+            actor="carrier", contact_id=message.contact_id,
+        )  # fmt: skip
+    if message.contact_id is None:
+        return
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     connection.execute(
         insert(OPT_OUT)
         .values(contact_id=message.contact_id, channel=channel, at=now, source="carrier-stop")

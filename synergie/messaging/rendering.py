@@ -56,6 +56,9 @@ PROGRAMME_FIELDS = (
     "officer_email",
     "officer_phone",
     "partner_name",
+    "authority_contact",
+    "dpo_email",
+    "retention_months",
 )
 
 _BLANK_LINE = re.compile(r"\n\s*\n")
@@ -195,8 +198,8 @@ def one_line_subject(value: str) -> str:
 
 
 def programme_context(settings: Settings) -> dict[str, str]:
-    """Return the ``programme`` variable of the templates: the six programme settings, no secrets."""
-    return {field: getattr(settings, field) for field in PROGRAMME_FIELDS}
+    """Return the ``programme`` variable of the templates: the programme settings, no secrets."""
+    return {field: str(getattr(settings, field)) for field in PROGRAMME_FIELDS}
 
 
 class MailTemplates:
@@ -215,11 +218,13 @@ class MailTemplates:
 
     Context of the bundled ``premier-courrier`` (attributes or keys, both work):
 
-    - ``company``: ``name``, ``commune`` (may be empty or None) — a ``Company`` row fits;
+    - ``company``: ``name``, ``commune`` (may be empty or None), ``source`` (optional: listing,
+      sirene, referral, manual; where the address came from) — a ``Company`` row fits;
     - ``contact``: ``name`` (may be empty or None: the greeting becomes "Madame, Monsieur,");
     - ``programme``: ``authority_name``, ``programme_name``, ``officer_name``, ``officer_email``,
-      ``officer_phone``, ``partner_name`` (with its article: "la Jeune Chambre Économique locale") —
-      see ``programme_context(settings)``;
+      ``officer_phone``, ``partner_name`` (with its article: "la Jeune Chambre Économique locale"),
+      ``authority_contact``, ``dpo_email``, ``retention_months`` (the RGPD notice, ``_rgpd.*.j2``)
+      — see ``programme_context(settings)``;
     - ``unsubscribe_url``: the signed link, shown in both parts (``render`` checks it is there).
 
     Variables are strict: a missing one, a missing template or a syntax error raises

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -23,8 +22,8 @@ from synergie.calendar.itip import (
     build_cancel,
     build_request,
     invitation_email_parts,
+    new_visit_uid,
     parse_reply,
-    visit_uid,
 )
 from synergie.listing.rows import RowRejected, clean_phone
 from synergie.mailing.campaigns import sender_domain
@@ -351,8 +350,7 @@ def _invitation(
     visit: Visit, company: Company, contact: Contact, staff: StaffMember, settings: Settings
 ) -> VisitInvitation:
     return VisitInvitation.for_visit(
-        visit_id=visit.id,  # type: ignore[arg-type]
-        domain=sender_domain(settings),
+        uid=visit.uid,
         start=visit.starts_at,
         company=company.name,
         location=_location(company),
@@ -455,7 +453,7 @@ def book_visit(
         booking = book_chosen_slot(diary, visit_start, now=now)
     contact = _visit_contact(session, company)
     visit = Visit(
-        uid=f"pending-{uuid.uuid4().hex}",
+        uid=new_visit_uid(sender_domain(settings)),
         company_id=company.id,  # type: ignore[arg-type]
         contact_id=contact.id if contact else None,
         staff_id=booking.staff_id,  # type: ignore[arg-type]
@@ -467,8 +465,6 @@ def book_visit(
         updated_at=now,
     )
     session.add(visit)
-    session.flush()
-    visit.uid = visit_uid(visit.id, sender_domain(settings))  # type: ignore[arg-type]
     session.flush()
     day, hour = _french_date(visit.starts_at, settings.tz)
     move_company(
@@ -589,11 +585,25 @@ def record_reply(
     now: datetime,
     actor: str,
 ) -> ReplyOutcome:
-    """Record an iTIP REPLY on its visit; DECLINED cancels it (slot freed, no CANCEL sent). InvalidReply if unreadable."""
+    """Record an iTIP REPLY on its visit; DECLINED cancels it (slot freed, no CANCEL sent).
+
+    InvalidReply if unreadable; VisitError, with nothing changed, when the answer does not come
+    from the invited contact: anyone can write an .ics, only the invitee may answer it.
+    """
     reply = parse_reply(data)
     visit = session.exec(select(Visit).where(Visit.uid == reply.uid)).first()
     if visit is None:
         raise VisitNotFound(f"Aucune visite ne porte l'identifiant {reply.uid} : réponse ignorée.")
+    contact = session.get(Contact, visit.contact_id) if visit.contact_id else None
+    invited = (contact.email or "").strip().lower() if contact else ""
+    if not invited or reply.attendee != invited:
+        logger.warning(
+            "visit %s: reply from %s, not from the invitee, refused", visit.uid, reply.attendee
+        )
+        raise VisitError(
+            f"Réponse refusée : elle vient de {reply.attendee}, qui n'est pas la personne invitée "
+            f"à la visite {visit.uid} ({invited or 'aucune adresse connue'}). Rien n'a changé."
+        )
     if reply.sequence < visit.sequence or visit.status != VisitStatus.BOOKED:
         # An answer to an older version (or to a closed visit) says nothing of the current one.
         return ReplyOutcome(visit=visit, partstat=visit.partstat, cancelled=False, stale=True)

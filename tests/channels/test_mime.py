@@ -300,3 +300,53 @@ def test_plain_addresses_take_the_fast_path_to_the_same_answer(address: str) -> 
 
     assert envelope_address(address) == parseaddr(address)[1] == address
     assert envelope_address(f"Nom <{address}>") == address
+
+
+def _to_header(raw: bytes) -> tuple[list[str], str]:
+    """The folded lines of the To field, and its value decoded by the stdlib's RFC 2047 decoder."""
+    from email.header import decode_header, make_header
+
+    lines = raw.split(b"\r\n\r\n", 1)[0].decode("ascii").split("\r\n")
+    start = next(i for i, line in enumerate(lines) if line.startswith("To: "))
+    field = [lines[start]] + list(
+        itertools.takewhile(lambda line: line.startswith(" "), lines[start + 1 :])
+    )
+    # compat32 keeps the raw value; decode_header joins adjacent encoded words as RFC 2047 says
+    # (the modern parser puts a space between encoded words of a phrase, even its own).
+    raw_value = message_from_bytes(raw)["To"]
+    return field, str(make_header(decode_header(raw_value)))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "é" * 200,  # issue 9: one 552-character encoded word
+        "Établissements Dupré-Martin et Fils, négoce de bois de la Côte-d'Or " * 3,
+    ],
+)
+def test_a_long_non_ascii_name_becomes_encoded_words_of_at_most_75_characters(name: str) -> None:
+    message = OutgoingEmail(key="k", to="a@example.org", to_name=name, subject="s", text="t",
+                            html="", message_id="<x@example.org>")  # fmt: skip
+    raw = compose_email(message, sender=SENDER, date=NOW)
+
+    field, decoded = _to_header(raw)
+    words = [w for line in field for w in line.split() if w.startswith("=?")]
+    assert len(words) > 1 and all(len(word) <= 75 for word in words)
+    assert all(len(line) <= 78 for line in field)
+    assert decoded == f"{name.strip()} <a@example.org>"
+
+
+def test_a_name_without_spaces_is_folded_under_the_line_limits() -> None:
+    name = "x" * 2000  # issue 9: a 2,004-character header line (RFC 5322 allows 998)
+    message = OutgoingEmail(key="k", to="a@example.org", to_name=name, subject="S" * 2000,
+                            text="t", html="", message_id="<x@example.org>")  # fmt: skip
+    raw = compose_email(message, sender=f"{'y' * 300} <eit@example.org>", date=NOW)
+
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    assert max(len(line) for line in head.split("\r\n")) <= 78
+    field, decoded = _to_header(raw)
+    assert decoded == f"{name} <a@example.org>"
+    parsed = parse(raw)
+    assert parsed["Subject"] == "S" * 2000
+    assert parsed["To"].addresses[0].addr_spec == "a@example.org"
+    assert parsed["From"].addresses[0].addr_spec == "eit@example.org"

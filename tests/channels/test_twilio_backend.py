@@ -208,3 +208,15 @@ def test_api_url_must_be_http() -> None:
             sender="+33700000000",
             api_url="127.0.0.1:80",
         )
+
+
+def test_a_number_not_in_e164_is_refused_with_21211_as_twilio_does(
+    twilio_server: FakeTwilio, twilio_backend: TwilioSmsBackend, make_sms: MakeSms
+) -> None:
+    # Issue 9, item 3: a caller's number stored as typed went out as To=0639981001.
+    national = make_sms(1, to="0639981001")
+
+    [result] = twilio_backend.send_messages([national])
+
+    assert isinstance(result.error, PermanentDeliveryError) and result.error.code == 21211
+    assert twilio_server.messages == []

@@ -79,7 +79,9 @@ def test_reminders_send_one_sms_and_one_email_per_caller_once_a_day(
     assert result == {"callers": 1, "calls": 3, "enqueued": 2, "sent_sms": 1, "sent_email": 1}
     [sms] = outbox_files(sqlite_settings, "sms")
     text = sms.read_text()
-    assert "0611111111" in text and "3 appels aujourd'hui" in text and "liste par e-mail" in text
+    assert (
+        "To: +33611111111" in text and "3 appels aujourd'hui" in text and "liste par e-mail" in text
+    )
     [eml] = outbox_files(sqlite_settings, "email")
     raw = eml.read_bytes()
     assert b"alice@example.org" in raw and b"Bob" not in raw
@@ -90,7 +92,7 @@ def test_reminders_send_one_sms_and_one_email_per_caller_once_a_day(
     with Session(engine) as session:
         rows = session.exec(select(Message)).all()
         assert sorted((r.to_address, r.status) for r in rows) == [
-            ("0611111111", MessageStatus.SENT), ("alice@example.org", MessageStatus.SENT),
+            ("+33611111111", MessageStatus.SENT), ("alice@example.org", MessageStatus.SENT),
         ]  # fmt: skip
         assert {r.key for r in rows} == {
             f"campaign:-/step:appels-2026-11-30/caller:{data['alice'].id}/sms",

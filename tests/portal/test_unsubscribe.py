@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from models import Channel, Stage
 from models.db import make_engine
@@ -255,3 +256,38 @@ def test_a_database_failure_gets_a_french_page_not_a_stack_trace(
     assert "Service momentanément indisponible" in answer.text and "Traceback" not in answer.text
     client.close()
     empty.dispose()
+
+
+def test_the_error_log_holds_the_real_traceback(
+    sqlite_settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Issue 9: the portal's own log printed "NoneType: None" instead of the traceback.
+    empty = make_engine(f"sqlite:///{tmp_path / 'never-initialised.db'}")
+    app = create_app(settings=sqlite_settings, engine=empty, emit=lambda _event: None)
+    client = TestClient(app, raise_server_exceptions=False)
+    with caplog.at_level(logging.ERROR, logger="portal.app"):
+        assert client.post(unsubscribe_path(sqlite_settings, "0" * 32)).status_code == 500
+    client.close()
+    empty.dispose()
+    [record] = [r for r in caplog.records if r.getMessage() == "portal request failed"]
+    logged = logging.Formatter().format(record)
+    assert "NoneType: None" not in logged
+    assert "Traceback (most recent call last)" in logged and "no such table" in logged
+
+
+def test_a_link_signed_before_a_key_rotation_still_unsubscribes(
+    engine: sa.Engine, tmp_path: Path, person: Person
+) -> None:
+    old, new = "ancienne-clé-".ljust(40, "o"), "nouvelle-clé-".ljust(40, "n")
+    before = Settings(data_dir=tmp_path, secret_key=old)  # type: ignore[arg-type]
+    path = unsubscribe_path(before, person.public_id)  # in a message sent before the rotation
+    after = Settings(data_dir=tmp_path, secret_key=new, secret_key_previous=old)  # type: ignore[arg-type]
+    client = TestClient(create_app(settings=after, engine=engine, emit=lambda _event: None))
+    assert client.get(path).status_code == 200
+    forged = unsubscribe_path(Settings(data_dir=tmp_path, secret_key="x" * 40), person.public_id)  # type: ignore[arg-type]
+    assert client.get(forged).status_code == 400
+    alone = TestClient(create_app(settings=Settings(data_dir=tmp_path, secret_key=new),  # type: ignore[arg-type]
+                                  engine=engine, emit=lambda _event: None))  # fmt: skip
+    assert alone.get(path).status_code == 400  # without SYNERGIE_SECRET_KEY_PREVIOUS
+    client.close()
+    alone.close()

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs
 
 __all__ = ["FakeTwilio", "ReceivedRequest"]
 
+_E164 = re.compile(r"\+[1-9]\d{6,14}\Z")
 _MESSAGES_PATH = re.compile(r"/2010-04-01/Accounts/(?P<sid>AC[0-9a-fA-F]{32})/Messages\.json\Z")
 
 
@@ -128,6 +129,11 @@ class _Handler(BaseHTTPRequestHandler):
             return 400, twilio_error(21603, "A 'From' phone number is required.", 400)
         if not form.get("Body"):
             return 400, twilio_error(21602, "Message body is required.", 400)
+        if not _E164.match(to):
+            # As Twilio does: a national number such as 0639981001 is refused, not guessed.
+            return 400, twilio_error(
+                21211, f"The 'To' number {to} is not a valid phone number.", 400
+            )
         if number_error is not None:
             code, message, status = number_error
             return status, twilio_error(code, message.format(to=to), status)

@@ -27,8 +27,8 @@ from synergie.calendar.itip import (
     build_cancel,
     build_request,
     invitation_email_parts,
+    new_visit_uid,
     parse_reply,
-    visit_uid,
 )
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -41,8 +41,7 @@ EVIL = "\r\nATTENDEE:mailto:evil@example.com"
 def make_invitation(**overrides: Any) -> VisitInvitation:
     """A one-hour visit on Monday 30 March 2026 at 09:00 Paris time, the day after DST starts."""
     fields: dict[str, Any] = {
-        "visit_id": 42,
-        "domain": "example.org",
+        "uid": "visite-42@example.org",
         "start": datetime(2026, 3, 30, 9, 0, tzinfo=PARIS),
         "company": "Menuiserie Martin",
         "location": "12 rue des Tanneurs, 21700 Nuits-Saint-Georges",
@@ -414,16 +413,16 @@ def test_bad_addresses_are_refused(email: str) -> None:
 # --- validation ----------------------------------------------------------------------------
 
 
-def test_visit_uid_is_stable_and_checked() -> None:
-    assert visit_uid(42, "example.org") == "visite-42@example.org"
-    assert visit_uid(42, " Example.ORG. ") == "visite-42@example.org"
-    assert visit_uid(7, "mairie-été.fr") == "visite-7@xn--mairie-t-h1ab.fr"
-    for visit_id in (0, -1, True):
-        with pytest.raises(ValueError, match="identifiant de visite"):
-            visit_uid(visit_id, "example.org")
+def test_new_visit_uids_are_random_and_checked() -> None:
+    # Sequential UIDs (visite-1@…) let a stranger forge a reply to any visit (issue 9, item 7).
+    first, second = new_visit_uid("example.org"), new_visit_uid(" Example.ORG. ")
+    assert re.fullmatch(r"visite-[A-Za-z0-9_-]{24}@example\.org", first)
+    assert first != second and second.endswith("@example.org")
+    assert new_visit_uid("mairie-été.fr").endswith("@xn--mairie-t-h1ab.fr")
+    make_invitation(uid=first)  # a valid invitation UID
     for domain in ("", "localhost", "exa mple.org", "example.org\r\nX:1", "-bad.org"):
         with pytest.raises(ValueError, match="nom de domaine"):
-            visit_uid(1, domain)
+            new_visit_uid(domain)
 
 
 @pytest.mark.parametrize(

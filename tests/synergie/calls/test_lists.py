@@ -85,7 +85,7 @@ def test_add_caller_refuses_bad_values_in_french(engine: sa.Engine) -> None:
             parse_days("lundi")
         made = add_caller(session=session, name=" Alice ", phone="06 11 11 11 11", email=None,
                           per_day=3, days=parse_days("3,1,1"))  # fmt: skip
-        assert (made.name, made.phone, made.days_available) == ("Alice", "0611111111", [1, 3])
+        assert (made.name, made.phone, made.days_available) == ("Alice", "+33611111111", [1, 3])
 
 
 def test_only_companies_contacted_long_enough_with_a_usable_phone_are_due(
@@ -284,3 +284,22 @@ def test_third_no_answer_makes_the_company_unreachable(engine: sa.Engine) -> Non
 def test_next_working_day_skips_the_weekend() -> None:
     assert next_working_day(date(2026, 12, 4)) == date(2026, 12, 7)
     assert next_working_day(date(2026, 11, 30)) == date(2026, 12, 1)
+
+
+def test_an_opt_out_after_assignment_takes_the_call_off_the_digest(engine: sa.Engine) -> None:
+    from synergie.messaging.optouts import suppress
+
+    with Session(engine) as session:
+        kept = contacted(session, 10, phone="+33601020304")
+        refusing = contacted(session, 9, phone="+33601020305")
+        alice = caller(session)
+        assert {t.company_id for t in assign(session)[alice.id]} == {kept.id, refusing.id}
+        # The person phones the officer in the morning: staff record it, for calls.
+        suppress(session.connection(), address="06 01 02 03 05", channel="phone",
+                 source="staff", now=NOW, actor="staff:test")  # fmt: skip
+        assert [t.company_id for t in todays_calls(session=session, today=MONDAY)[alice.id]] == [
+            kept.id
+        ]
+        # Nor is the call handed out again the next day, when unlogged calls roll over.
+        tuesday = assign(session, MONDAY + timedelta(days=1))
+        assert [t.company_id for ts in tuesday.values() for t in ts] == [kept.id]

@@ -30,9 +30,9 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     data_dir = tmp_path / "var"
     monkeypatch.setenv("SYNERGIE_DATA_DIR", str(data_dir))
     monkeypatch.delenv("SYNERGIE_DATABASE_URL", raising=False)
-    monkeypatch.delenv(
-        "SYNERGIE_EMAIL_BACKEND", raising=False
-    )  # the demo sets it; put it back after
+    # The demo sets these two; monkeypatch puts them back after.
+    monkeypatch.delenv("SYNERGIE_EMAIL_BACKEND", raising=False)
+    monkeypatch.delenv("SYNERGIE_SMS_BACKEND", raising=False)
     return data_dir
 
 
@@ -81,6 +81,11 @@ def test_import_of_an_unreadable_file_says_why_at_once(cli_env: Path, capsys, mo
 def test_demo_imports_the_sample_territory_and_prints_the_funnel(
     cli_env: Path, capsys, monkeypatch, prefect_harness
 ) -> None:  # type: ignore[no-untyped-def]
+    # Twilio configured (issue 9): the demo must still text its fictional callers into files.
+    for name, value in {"SMS_BACKEND": "twilio", "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+                        "TWILIO_AUTH_TOKEN": "jeton", "TWILIO_FROM": "+33700000000",
+                        "TWILIO_API_URL": "http://127.0.0.1:9"}.items():  # fmt: skip
+        monkeypatch.setenv(f"SYNERGIE_{name}", value)
     code, out, err = invoke(capsys, monkeypatch, "demo")
     assert code == 0, err
     assert (cli_env / "demo" / "synergie.db").exists()

@@ -34,12 +34,27 @@ def test_callers_add_and_list(sqlite_settings: Settings) -> None:
         code == 0 and "Appelant ajouté : Alice Martin" in out and "lundi, mercredi, vendredi" in out
     )
     code, out, _ = run("callers", "list")
-    assert code == 0 and "Alice Martin" in out and "0611111111" in out and "│ 4 " in out
+    assert code == 0 and "Alice Martin" in out and "+33611111111" in out and "│ 4 " in out
     code, _, exc = run("callers", "add", "Bob", "--phone", "06", "--days", "lundi")
     assert code == 1 and isinstance(exc, CliError) and "jours invalides" in str(exc)
     engine = make_engine(sqlite_settings.db_url)
     with Session(engine) as session:
         assert [c.name for c in session.exec(select(Caller))] == ["Alice Martin"]
+    engine.dispose()
+
+
+def test_callers_phone_is_stored_in_e164_or_refused_in_french(sqlite_settings: Settings) -> None:
+    # Issue 9, item 3: "06 39 98 10 01" was stored as typed and Twilio refused To=0639981001.
+    code, out, _ = run("callers", "add", "Camille", "--phone", "06 39 98 10 01")
+    assert code == 0, out
+    code, _, exc = run("callers", "add", "Dominique", "--phone", "06 39 98")
+    assert code == 1 and isinstance(exc, CliError)
+    assert "numéro de téléphone" in str(exc) and "+33639981001" in str(exc)
+    engine = make_engine(sqlite_settings.db_url)
+    with Session(engine) as session:
+        assert [(c.name, c.phone) for c in session.exec(select(Caller))] == [
+            ("Camille", "+33639981001")
+        ]
     engine.dispose()
 
 

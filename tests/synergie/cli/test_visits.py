@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -9,7 +10,7 @@ import typer
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from models import Company, StaffMember, Stage, TimeEntry, Visit, VisitStatus
+from models import Company, Contact, StaffMember, Stage, TimeEntry, Visit, VisitStatus
 from models.db import make_engine, session_scope
 from synergie.cli.common import CliError
 from synergie.cli.visits import staff_app, visits_app
@@ -100,16 +101,50 @@ def test_book_a_chosen_slot_runs_the_flow(sqlite_settings: Settings, company: Co
     assert len(list((sqlite_settings.outbox_dir / "email").glob("*.eml"))) == 1
 
 
-def test_reply_cancel_and_done(sqlite_settings: Settings, company: Company) -> None:
-    visit = booked(sqlite_settings, company)
-    ics = sqlite_settings.data_dir / "reponse.ics"
+def reply_file(settings: Settings, uid: str, attendee: str, partstat: str = "TENTATIVE"):  # type: ignore[no-untyped-def]
+    ics = settings.data_dir / "reponse.ics"
     ics.write_bytes(
         (
             "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Test//FR\r\nMETHOD:REPLY\r\n"
-            f"BEGIN:VEVENT\r\nUID:{visit.uid}\r\nSEQUENCE:0\r\nDTSTAMP:20261103T080000Z\r\n"
-            "ATTENDEE;PARTSTAT=TENTATIVE:mailto:x@example.org\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+            f"BEGIN:VEVENT\r\nUID:{uid}\r\nSEQUENCE:0\r\nDTSTAMP:20261103T080000Z\r\n"
+            f"ATTENDEE;PARTSTAT={partstat}:mailto:{attendee}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
         ).encode()
     )
+    return ics
+
+
+def invitee(settings: Settings, visit: Visit) -> str:
+    [contact] = [c for c in rows(settings, Contact) if c.id == visit.contact_id]
+    return str(contact.email)
+
+
+def test_a_reply_from_a_stranger_is_refused_and_changes_nothing(
+    sqlite_settings: Settings, company: Company
+) -> None:
+    # Issue 9, item 7: a DECLINED reply from anyone but the invitee freed the slot.
+    visit = booked(sqlite_settings, company)
+    assert not re.fullmatch(r"visite-\d+@.*", visit.uid)  # not sequential: cannot be guessed
+    ics = reply_file(sqlite_settings, visit.uid, "intrus@example.net", "DECLINED")
+    result = runner.invoke(app, ["visits", "reply", str(ics)])
+    assert isinstance(result.exception, CliError)
+    assert "intrus@example.net" in str(result.exception)
+    assert "n'est pas la personne invitée" in str(result.exception)
+    [row] = rows(sqlite_settings, Visit)
+    assert (row.status, row.partstat, row.sequence) == (VisitStatus.BOOKED, "needs-action", 0)
+    [after] = [c for c in rows(sqlite_settings, Company) if c.id == company.id]
+    assert after.stage == Stage.VISIT_SCHEDULED
+    # The invitee's own answer, whatever the case of the address, still counts.
+    ics = reply_file(
+        sqlite_settings, visit.uid, invitee(sqlite_settings, visit).upper(), "DECLINED"
+    )
+    assert runner.invoke(app, ["visits", "reply", str(ics)]).exit_code == 0
+    [row] = rows(sqlite_settings, Visit)
+    assert row.status == VisitStatus.CANCELLED
+
+
+def test_reply_cancel_and_done(sqlite_settings: Settings, company: Company) -> None:
+    visit = booked(sqlite_settings, company)
+    ics = reply_file(sqlite_settings, visit.uid, invitee(sqlite_settings, visit))
     result = runner.invoke(app, ["visits", "reply", str(ics)])
     assert result.exit_code == 0, result.output
     assert "provisoire" in result.output

@@ -17,6 +17,7 @@ from synergie.messaging.links import (
     read_token,
     sign_token,
     unsubscribe_headers,
+    unsubscribe_token,
     unsubscribe_url,
 )
 from synergie.settings import Settings, SettingsError
@@ -197,3 +198,39 @@ def test_an_address_without_mailbox_still_gets_the_https_link(tmp_path: Path) ->
     assert (
         header.startswith("<https://eit.example.org/desinscription/v1.") and "mailto" not in header
     )
+
+
+def test_production_refuses_a_short_secret_key_in_french(tmp_path: Path) -> None:
+    # Issue 9: a one-character SYNERGIE_SECRET_KEY was accepted in production.
+    for short in ("k", "k" * 31):
+        settings = Settings(data_dir=tmp_path, secret_key=short, environment="production")  # type: ignore[arg-type]
+        with pytest.raises(SettingsError, match="trop courte.*au moins 32 octets"):
+            _ = settings.link_signing_key
+    assert Settings(
+        data_dir=tmp_path, secret_key="k" * 32, environment="production"
+    ).link_signing_key  # type: ignore[arg-type]
+    # In development a short key is tolerated (tests, demos).
+    assert Settings(data_dir=tmp_path, secret_key="k").link_signing_key == b"k"  # type: ignore[arg-type]
+
+
+def test_links_signed_before_a_key_rotation_are_still_accepted(tmp_path: Path) -> None:
+    # Issue 9: changing the key broke every link ever sent.
+    old, new = "o" * 40, "n" * 40
+    before = Settings(data_dir=tmp_path, secret_key=old)  # type: ignore[arg-type]
+    sent = unsubscribe_token(before, PUBLIC_ID, Channel.EMAIL)
+    after = Settings(data_dir=tmp_path, secret_key=new, secret_key_previous=old)  # type: ignore[arg-type]
+    key, *previous = after.link_verification_keys
+    assert key == new.encode() and previous == [old.encode()]
+    assert (
+        read_token(sent, key=key, purpose=UNSUBSCRIBE, previous_keys=previous).subject == PUBLIC_ID
+    )
+    with pytest.raises(InvalidToken):
+        read_token(sent, key=key, purpose=UNSUBSCRIBE)  # without the previous key: refused
+    # New links are signed with the new key alone.
+    fresh = unsubscribe_token(after, PUBLIC_ID, Channel.EMAIL)
+    assert read_token(fresh, key=new.encode(), purpose=UNSUBSCRIBE).subject == PUBLIC_ID
+    with pytest.raises(InvalidToken):
+        read_token(fresh, key=old.encode(), purpose=UNSUBSCRIBE)
+    forged = sign_token(key=b"x" * 40, purpose=UNSUBSCRIBE, subject=PUBLIC_ID, channel="email")
+    with pytest.raises(InvalidToken):
+        read_token(forged, key=key, purpose=UNSUBSCRIBE, previous_keys=previous)

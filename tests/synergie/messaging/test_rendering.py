@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import html
 import os
 import pickle
 import re
@@ -542,3 +543,58 @@ def test_sms_templates_are_strict_and_one_line(tmp_path: Path) -> None:
         templates.render("essai", {"n": 5})
     with pytest.raises(TemplateProblem, match="introuvable"):
         templates.render("absent", {})
+
+
+@pytest.mark.parametrize(
+    ("source", "origin"),
+    [
+        ("sirene", "du répertoire SIRENE de l'Insee"),
+        ("listing", "transmis par un partenaire du programme"),
+        ("referral", "qui nous a recommandé de vous contacter"),
+    ],
+)
+def test_the_first_message_carries_the_rgpd_article_14_notice(
+    source: str, origin: str, tmp_path: Path
+) -> None:
+    # Issue 9: premier-courrier said nothing of who holds the data, why, whence, how long, rights.
+    from synergie.mailing.campaigns import MailComposer, Recipient
+
+    settings = Settings(
+        data_dir=tmp_path, authority_name="Communauté de communes du Pays de Nuits",
+        authority_contact="3 rue de la Mairie, 21700 Nuits-Saint-Georges",
+        dpo_email="dpo@pays-de-nuits.example", retention_months=24,
+    )  # fmt: skip
+    composer = MailComposer(
+        settings=settings, templates=MailTemplates(), template="premier-courrier"
+    )
+    recipient = Recipient(
+        1, "0" * 32, 1, "c.martin@example.org", "Claire Martin", "Cartonnages", "Nuits", source
+    )
+    rendered = composer.render(recipient)
+    for part in (flat(rendered.text), flat(html.unescape(rendered.html)).replace("\xa0", " ")):
+        for element in (
+            "responsable du traitement",
+            "Communauté de communes du Pays de Nuits",  # who holds the data
+            "3 rue de la Mairie, 21700 Nuits-Saint-Georges",  # and how to reach them
+            "« Économie positive »",  # why
+            "mission d'intérêt public",  # on which legal basis
+            "article 6.1.e du RGPD",
+            origin,  # where the address came from
+            "24 mois",  # how long
+            "vous opposer",  # how to object
+            "demander l'accès à vos données",  # and ask for access
+            "dpo@pays-de-nuits.example",
+            "CNIL",
+        ):
+            assert element in part, (element, part[-900:])
+
+
+def test_staff_can_rewrite_the_rgpd_notice(tmp_path: Path) -> None:
+    (tmp_path / "_rgpd.txt.j2").write_text(
+        "Données : écrivez à {{ programme.dpo_email or programme.officer_email }}.\n"
+    )
+    (tmp_path / "_rgpd.html.j2").write_text("<p>Données : notice du service juridique.</p>\n")
+    rendered = MailTemplates(tmp_path).render("premier-courrier", make_context())
+    assert "Données : écrivez à eit@example.org." in rendered.text
+    assert "notice du service juridique" in rendered.html
+    assert "mission d'intérêt public" not in rendered.text + rendered.html

@@ -198,12 +198,12 @@ def test_cancel_sends_cancel_with_a_higher_sequence_and_moves_back(
     assert len(book_all(engine, settings, templates)) == 1
 
 
-def reply(uid: str, partstat: str, sequence: int = 0) -> bytes:
+def reply(uid: str, partstat: str, sequence: int = 0, *, attendee: str) -> bytes:
     return (
         "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Test//FR\r\nMETHOD:REPLY\r\n"
         f"BEGIN:VEVENT\r\nUID:{uid}\r\nSEQUENCE:{sequence}\r\nDTSTAMP:20261103T080000Z\r\n"
         "DTSTART:20261104T090000Z\r\nORGANIZER:mailto:claire@example.org\r\n"
-        f"ATTENDEE;PARTSTAT={partstat}:mailto:someone@example.org\r\n"
+        f"ATTENDEE;PARTSTAT={partstat}:mailto:{attendee}\r\n"
         "END:VEVENT\r\nEND:VCALENDAR\r\n"
     ).encode()
 
@@ -216,13 +216,14 @@ def test_accepted_then_declined_reply_frees_the_slot(
         company = make_interested_company(session)
     book_all(engine, settings, templates)
     with session_scope(engine) as session:
-        uid = session.exec(select(Visit)).one().uid
+        visit = session.exec(select(Visit)).one()
+        uid, invitee = visit.uid, session.get(Contact, visit.contact_id).email  # type: ignore[union-attr]
         outcome = record_reply(session=session, settings=settings, templates=templates,
-                               data=reply(uid, "ACCEPTED"), now=NOW, actor="test")  # fmt: skip
+                               data=reply(uid, "ACCEPTED", attendee=invitee), now=NOW, actor="test")  # fmt: skip
         assert outcome.partstat == Partstat.ACCEPTED and not outcome.cancelled
     with session_scope(engine) as session:
         outcome = record_reply(session=session, settings=settings, templates=templates,
-                               data=reply(uid, "DECLINED"), now=NOW, actor="test")  # fmt: skip
+                               data=reply(uid, "DECLINED", attendee=invitee), now=NOW, actor="test")  # fmt: skip
         assert outcome.cancelled
     with Session(engine) as session:
         visit = session.exec(select(Visit)).one()
@@ -234,6 +235,33 @@ def test_accepted_then_declined_reply_frees_the_slot(
     booked = book_all(engine, settings, templates)
     by_company = {b.visit.company_id: b.visit.starts_at for b in booked}
     assert FIRST_VISIT in by_company.values() and other.id in by_company
+
+
+def test_a_declined_reply_from_a_stranger_no_longer_frees_the_slot(
+    engine: sa.Engine, settings: Settings, templates: MailTemplates
+) -> None:
+    # Issue 9, item 7, as reproduced: UIDs were visite-1@…, and any ATTENDEE was believed.
+    with session_scope(engine) as session:
+        with_staff(session)
+        company = make_interested_company(session)
+    [booked] = book_all(engine, settings, templates)
+    assert booked.visit.uid != "visite-1@example.org" and "visite-1@" not in booked.visit.uid
+    forged = reply(booked.visit.uid, "DECLINED", attendee="stranger@example.net")
+    with (
+        session_scope(engine) as session,
+        pytest.raises(VisitError, match="n'est pas la personne invitée"),
+    ):
+        record_reply(session=session, settings=settings, templates=templates, data=forged,
+                     now=NOW, actor="test")  # fmt: skip
+    with Session(engine) as session:
+        visit = session.exec(select(Visit)).one()
+        assert (visit.status, visit.partstat) == (VisitStatus.BOOKED, Partstat.NEEDS_ACTION)
+        assert session.get(Company, company.id).stage == Stage.VISIT_SCHEDULED  # type: ignore[union-attr]
+    # The slot is still taken: the next interested company gets another one.
+    with session_scope(engine) as session:
+        make_interested_company(session)
+    [other] = book_all(engine, settings, templates)
+    assert other.visit.starts_at != booked.visit.starts_at
 
 
 def test_done_moves_to_visited_and_logs_two_hours(
@@ -271,8 +299,10 @@ def test_reminders_only_for_reachable_confirmed_visits_once_per_day(
     booked = book_all(engine, settings, templates)
     by_company = {b.visit.company_id: b.visit for b in booked}
     with session_scope(engine) as session:
+        invitee = session.exec(select(Contact.email).where(Contact.company_id == declined.id)).one()
         record_reply(session=session, settings=settings, templates=templates,
-                     data=reply(by_company[declined.id].uid, "DECLINED"), now=NOW, actor="t")  # fmt: skip
+                     data=reply(by_company[declined.id].uid, "DECLINED", attendee=str(invitee)),
+                     now=NOW, actor="t")  # fmt: skip
         contact = session.exec(select(Contact).where(Contact.company_id == opted.id)).one()
         session.add(OptOut(contact_id=contact.id, channel=Channel.SMS, at=NOW, source="test"))  # type: ignore[arg-type]
         session.execute(
