@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     imap_folder: str = "INBOX"
     imap_archive: str = "Synergie"  # the folder holding one sub-folder per kind of mail
     imap_timeout: float = Field(default=30.0, gt=0, le=600)
+    imap_ca_file: Path | None = None  # a private CA to trust; by default the system's
 
     @field_validator("timezone")
     @classmethod

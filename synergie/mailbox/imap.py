@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from imap_tools import BaseMailBox, MailBox, MailBoxStartTls, MailBoxUnencrypted, MailMessage
-from imap_tools.errors import MailboxFolderCreateError, MailboxLoginError
+from imap_tools.errors import MailboxFolderCreateError, MailboxLoginError, MailboxStarttlsError
 
 from models.enums import MailOutcome
 from synergie.settings import Settings
@@ -80,6 +80,8 @@ def check_imap_settings(settings: Settings, *, password: str | None) -> list[str
         problems.append(
             "SYNERGIE_IMAP_PASSWORD (ou un bloc Secret Prefect « synergie-imap-password »)"
         )
+    if settings.imap_ca_file is not None and not settings.imap_ca_file.is_file():
+        problems.append(f"SYNERGIE_IMAP_CA_FILE : fichier introuvable ({settings.imap_ca_file})")
     if (
         settings.imap_security == "none"
         and settings.imap_host
@@ -108,18 +110,23 @@ class ImapMailbox:
 
     # -- session --
 
+    def _tls(self) -> ssl.SSLContext:
+        """Certificate and host name checked: against the system's CAs, or SYNERGIE_IMAP_CA_FILE's."""
+        cafile = self.settings.imap_ca_file
+        return ssl.create_default_context(cafile=str(cafile) if cafile else None)
+
     def _client(self) -> BaseMailBox:
         settings = self.settings
         timeout = settings.imap_timeout
         if settings.imap_security == "ssl":
             return MailBox(
                 settings.imap_host, settings.imap_port or 993, timeout=timeout,
-                ssl_context=ssl.create_default_context(),
+                ssl_context=self._tls(),
             )  # fmt: skip
         if settings.imap_security == "starttls":
             return MailBoxStartTls(
                 settings.imap_host, settings.imap_port or 143, timeout=timeout,
-                ssl_context=ssl.create_default_context(),
+                ssl_context=self._tls(),
             )  # fmt: skip
         return MailBoxUnencrypted(settings.imap_host, settings.imap_port or 143, timeout=timeout)
 
@@ -133,6 +140,17 @@ class ImapMailbox:
             raise MailboxSettingsError(
                 f"Le serveur IMAP {where} refuse l'identifiant ou le mot de passe "
                 f"de {self.settings.imap_user} : vérifiez SYNERGIE_IMAP_USER et le mot de passe."
+            ) from exc
+        except ssl.SSLCertVerificationError as exc:
+            raise MailboxSettingsError(
+                f"Le certificat du serveur IMAP {where} n'est pas reconnu ({exc.verify_message}) : "
+                "vérifiez SYNERGIE_IMAP_HOST, ou donnez l'autorité qui l'a signé "
+                "(SYNERGIE_IMAP_CA_FILE)."
+            ) from exc
+        except MailboxStarttlsError as exc:
+            raise MailboxSettingsError(
+                f"Le serveur IMAP {where} ne propose pas STARTTLS : essayez "
+                "SYNERGIE_IMAP_SECURITY=ssl (port 993)."
             ) from exc
         except (OSError, ssl.SSLError) as exc:
             raise MailboxSettingsError(

@@ -25,6 +25,8 @@ from typing import Self
 
 from imap_tools import MailBoxUnencrypted
 
+from tests.servers.smtp_server import write_self_signed_certificate
+
 __all__ = ["DOVECOT_MISSING", "DovecotServer", "ImapAccount", "dovecot_binary"]
 
 PASSWORD = "secret-imap"
@@ -54,6 +56,8 @@ class ImapAccount:
     port: int
     user: str
     password: str
+    tls_port: int = 0  # IMAPS; the plain port also offers STARTTLS
+    ca_file: Path | None = None  # the server's self-signed certificate, to trust it
 
     def _box(self) -> MailBoxUnencrypted:
         return MailBoxUnencrypted(self.host, self.port, timeout=10).login(
@@ -91,7 +95,9 @@ class DovecotServer:
         self.binary = binary
         self.host = "127.0.0.1"
         self.port = _free_port()
+        self.tls_port = _free_port()
         self.root = Path(tempfile.mkdtemp(prefix="synergie-dovecot-"))
+        self.certificate: Path | None = None
 
     def _config(self) -> Path:
         mail = self.root / "mail"
@@ -108,6 +114,8 @@ class DovecotServer:
         else:
             internal = login = owner = getpass.getuser()
             valid = f"first_valid_uid = {os.getuid()}"
+        # A self-signed certificate for localhost and 127.0.0.1: IMAPS and STARTTLS are tested too.
+        self.certificate, key = write_self_signed_certificate(self.root)
         config = self.root / "dovecot.conf"
         config.write_text(
             f"""\
@@ -117,7 +125,9 @@ base_dir = {base}
 state_dir = {self.root / "state"}
 instance_name = synergie-test-{self.port}
 log_path = {self.root / "dovecot.log"}
-ssl = no
+ssl = yes
+ssl_cert = <{self.certificate}
+ssl_key = <{key}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_internal_user = {internal}
@@ -142,7 +152,7 @@ service imap-login {{
     port = {self.port}
   }}
   inet_listener imaps {{
-    port = 0
+    port = {self.tls_port}
   }}
 }}
 """
@@ -191,7 +201,8 @@ service imap-login {{
 
     def new_account(self) -> ImapAccount:
         """Return a fresh user: an empty mailbox of its own."""
-        return ImapAccount(self.host, self.port, f"t{uuid.uuid4().hex[:12]}@example.org", PASSWORD)
+        user = f"t{uuid.uuid4().hex[:12]}@example.org"
+        return ImapAccount(self.host, self.port, user, PASSWORD, self.tls_port, self.certificate)
 
     def __enter__(self) -> Self:
         self.start()

@@ -5,6 +5,7 @@ answers, an absence, garbage; each handled once, moved to its folder, nothing de
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -340,6 +341,11 @@ def test_settings_and_login_problems_are_one_french_sentence(
     )
     with pytest.raises(MailboxSettingsError, match="en clair"):
         ImapMailbox(plain_far, password="x")
+    no_ca = plain_far.model_copy(
+        update={"imap_security": "ssl", "imap_ca_file": Path("/nulle/part.pem")}
+    )
+    with pytest.raises(MailboxSettingsError, match="CA_FILE : fichier introuvable"):
+        ImapMailbox(no_ca, password="x")
     settings = with_imap(sqlite_settings, imap_account)
     with (
         pytest.raises(MailboxSettingsError, match="refuse l'identifiant"),
@@ -388,3 +394,28 @@ def test_nothing_waiting_means_nothing_done(
     assert (report.handled, report.already_handled, report.left) == (0, 0, 0)
     assert folders(imap_account) == {"INBOX": 0}
     engine.dispose()
+
+
+@pytest.mark.parametrize("security", ["ssl", "starttls"])
+def test_tls_by_default_checks_the_certificate(
+    security: str, sqlite_url: str, sqlite_settings: Settings, imap_account: ImapAccount
+) -> None:
+    """IMAPS and STARTTLS work against the server's certificate, and refuse it when it is not trusted."""
+    from models.db import make_engine
+
+    assert Settings().imap_security == "ssl"  # TLS unless told otherwise
+    port = imap_account.tls_port if security == "ssl" else imap_account.port
+    untrusted = with_imap(sqlite_settings, imap_account).model_copy(
+        update={"imap_security": security, "imap_port": port}
+    )
+    with (
+        pytest.raises(MailboxSettingsError, match="certificat"),
+        ImapMailbox(untrusted, password=imap_account.password),
+    ):
+        pass
+    trusted = untrusted.model_copy(update={"imap_ca_file": imap_account.ca_file})
+    imap_account.append(GARBAGE)
+    engine = make_engine(sqlite_url)
+    assert run(engine, trusted).counts[MailOutcome.TO_REVIEW] == 1
+    engine.dispose()
+    assert folders(imap_account)["Synergie/À traiter"] == 1
