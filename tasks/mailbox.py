@@ -10,6 +10,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from models.db import require_schema
+from portal.events import OptOutEvent, emit_opt_out
+from synergie.mailbox.applying import OPT_OUT_SOURCE
 from synergie.mailbox.checking import MailboxReport, check_mailbox
 from synergie.mailbox.imap import ImapMailbox
 from synergie.settings import Settings
@@ -31,6 +33,14 @@ def read_mailbox(*, settings: Settings, limit: int, dry_run: bool) -> MailboxRep
         report = check_mailbox(
             engine=engine, settings=settings, templates=templates_for(settings), mailbox=mailbox,
             now=_now, actor=current_actor(), limit=limit, dry_run=dry_run,
+        )  # fmt: skip
+    for item in report.opt_outs:
+        # The portal's event, so that whatever listens to opt-outs hears these too.
+        emit_opt_out(
+            OptOutEvent(
+                contact_public_id=item.contact_public_id, company_id=item.company_id,
+                channels=(item.channel,), source=OPT_OUT_SOURCE, occurred=_now(),
+            )
         )  # fmt: skip
     get_run_logger().info(
         "mailbox: %d mail(s) handled, %d already handled, %d left (dry run: %s) %s",

@@ -47,6 +47,7 @@ from synergie.visits.lifecycle import VisitError, record_reply
 __all__ = [
     "ADDRESS_STATUSES",
     "Handled",
+    "NewOptOut",
     "apply_mail",
     "find_handled",
     "record_handled",
@@ -63,11 +64,21 @@ _SENDER_STATUSES = ("5.1.7", "5.1.8")
 
 
 @dataclass(frozen=True, slots=True)
+class NewOptOut:
+    """An opt-out a mail recorded for the first time: what the ``synergie.contact.opted-out`` event says."""
+
+    contact_public_id: str
+    company_id: int
+    channel: Channel
+
+
+@dataclass(frozen=True, slots=True)
 class Handled:
-    """What became of one mail: its outcome (which names its folder) and a French line saying why."""
+    """What became of one mail: its outcome (which names its folder), a French line saying why, new opt-outs."""
 
     outcome: MailOutcome
     detail: str
+    opt_outs: tuple[NewOptOut, ...] = ()
 
 
 def apply_mail(
@@ -204,6 +215,7 @@ def _unsubscribe(
                     MailOutcome.UNSUBSCRIBED,
                     f"contact {contact.public_id} désinscrit ({channel.value})"
                     + ("" if new else ", déjà désinscrit"),
+                    (NewOptOut(contact.public_id, contact.company_id, channel),) if new else (),
                 )
             problem = "lien de désinscription d'un contact disparu ; "
     # No genuine token: a mail *from* an address may unsubscribe that address, and nothing else.
@@ -218,7 +230,7 @@ def _unsubscribe(
             problem + f"demande de désinscription de {sender}, adresse d'aucun contact",
         )
     fresh = [
-        c.public_id
+        NewOptOut(c.public_id, c.company_id, Channel.EMAIL)
         for c in contacts
         if record_opt_out(session=session, contact=c, channel=Channel.EMAIL, now=now)
     ]
@@ -227,6 +239,7 @@ def _unsubscribe(
         problem
         + f"{sender} désinscrite des courriels ({len(contacts)} contact(s)"
         + (f", {len(fresh)} nouveau(x))" if len(fresh) != len(contacts) else ")"),
+        tuple(fresh),
     )
 
 

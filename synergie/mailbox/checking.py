@@ -19,7 +19,13 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from models.enums import MailOutcome
-from synergie.mailbox.applying import Handled, apply_mail, find_handled, record_handled
+from synergie.mailbox.applying import (
+    Handled,
+    NewOptOut,
+    apply_mail,
+    find_handled,
+    record_handled,
+)
 from synergie.mailbox.imap import FOLDERS, ImapMailbox
 from synergie.mailbox.reading import mail_digest, read_mail
 from synergie.messaging.rendering import MailTemplates
@@ -49,6 +55,7 @@ class MailboxReport:
     left: int = 0
     dry_run: bool = False
     lines: list[dict[str, str]] = field(default_factory=list)
+    opt_outs: list[NewOptOut] = field(default_factory=list)  # committed, for the opted-out events
 
     @property
     def handled(self) -> int:
@@ -170,6 +177,7 @@ def check_mailbox(
             logger.info("mail uid %s: %s (%s)", fetched.uid, handled.outcome.value, handled.detail)
             if dry_run:
                 continue
+            report.opt_outs.extend(handled.opt_outs)
             mailbox.move(fetched.uid, handled.outcome)
             row.moved_at = now()
             session.add(row)

@@ -226,6 +226,11 @@ def test_each_kind_of_mail_is_acted_on_once_and_filed_where_it_says(
             "p2": contacts["p2@example.org"].id,
         }
 
+    with Session(engine) as session:
+        p2_company = session.exec(
+            select(Contact.company_id).where(Contact.email == "p2@example.org")
+        ).one()
+
     after = state()
     # The permanent failure marks p0 (and only p0) invalid; the delay changes nothing.
     assert after["invalid"] == ["p0@example.org"]
@@ -233,6 +238,8 @@ def test_each_kind_of_mail_is_acted_on_once_and_filed_where_it_says(
     assert after["messages"]["p1@example.org"] == MessageStatus.SENT  # type: ignore[index]
     # The mailto opted p2 out of e-mail, through the opt-out function, and nobody else.
     assert after["opt_outs"] == [(after["p2"], Channel.EMAIL, "mailto")]
+    # … and the run reports it, for the synergie.contact.opted-out event the task emits.
+    assert [(o.company_id, o.channel) for o in report.opt_outs] == [(p2_company, Channel.EMAIL)]
     # The invited contacts' answers are recorded; the strangers' DECLINED changed nothing.
     visits = after["visits"]
     assert visits[visit_a.uid][:2] == (VisitStatus.BOOKED, Partstat.ACCEPTED)  # type: ignore[index]
@@ -249,7 +256,7 @@ def test_each_kind_of_mail_is_acted_on_once_and_filed_where_it_says(
     imap_account.append(mails["outlook"])
     imap_account.append(mails["unsubscribe"])
     third = run(engine, settings)
-    assert (third.handled, third.already_handled) == (0, 2)
+    assert (third.handled, third.already_handled, third.opt_outs) == (0, 2, [])
     assert state() == after
     assert folders(imap_account)["INBOX"] == 0
     assert folders(imap_account)["Synergie/Réponses"] == 3
