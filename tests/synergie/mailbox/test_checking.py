@@ -4,6 +4,7 @@ answers, an absence, garbage; each handled once, moved to its folder, nothing de
 
 from __future__ import annotations
 
+import imaplib
 from datetime import timedelta
 from pathlib import Path
 
@@ -389,6 +390,13 @@ def test_folders_with_accents_are_created_once_in_modified_utf7(
     }  # fmt: skip
     assert folders(imap_account)["Synergie/À traiter"] == 2
     engine.dispose()
+    # On the wire the names are modified UTF-7 (RFC 3501 §5.1.3), as every client expects.
+    client = imaplib.IMAP4(imap_account.host, imap_account.port, timeout=10)
+    client.login(imap_account.user, imap_account.password)
+    listed = b"\n".join(line for line in client.list()[1] if isinstance(line, bytes))
+    client.logout()
+    assert b'"Synergie/&AMA- traiter"' in listed and b"Synergie/R&AOk-ponses" in listed
+    assert "À".encode() not in listed
 
 
 def test_nothing_waiting_means_nothing_done(
