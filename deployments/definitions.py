@@ -15,6 +15,7 @@ from prefect.schedules import Cron, Schedule
 from flows.call_reminders import call_reminders
 from flows.import_listing import import_listing
 from flows.log_call import log_call_flow
+from flows.mailbox import mailbox
 from flows.mailing import mailing
 from flows.visit_done import visit_done
 from flows.visit_reminders import visit_reminders
@@ -27,25 +28,35 @@ _DAYS = {"1-5": "les jours ouvrés", "*": "chaque jour", "2": "chaque mardi"}
 
 @dataclass(frozen=True)
 class Every:
-    """A schedule in Paris time: which days, at what time, and the parameters its runs get."""
+    """A schedule in Paris time: which days, at what time (or every N minutes), and its runs' parameters."""
 
     days: str  # a cron day-of-week field, one of _DAYS
-    hour: int
+    hour: int | None = None  # None with ``minutes``: all day long
     minute: int = 0
     slug: str = ""
     parameters: dict[str, Any] = field(default_factory=dict)
+    minutes: int | None = None  # every N minutes (N divides 60), instead of a fixed time
+
+    def __post_init__(self) -> None:
+        if (self.hour is None) == (self.minutes is None):
+            raise ValueError("Every needs a fixed hour or a step in minutes, not both")
+        if self.minutes is not None and (self.minutes < 1 or 60 % self.minutes):
+            raise ValueError(f"a step of {self.minutes} minutes does not divide the hour")
 
     def cron(self) -> Schedule:
         """Return the Prefect schedule."""
+        at = f"*/{self.minutes} *" if self.minutes is not None else f"{self.minute} {self.hour}"
         return Cron(
-            f"{self.minute} {self.hour} * * {self.days}",
+            f"{at} * * {self.days}",
             timezone=TIMEZONE,
             slug=self.slug,
             parameters=self.parameters,
         )
 
     def french(self) -> str:
-        """Return « les jours ouvrés à 7 h 30 » and the like."""
+        """Return « les jours ouvrés à 7 h 30 », « chaque jour, toutes les 15 minutes » and the like."""
+        if self.minutes is not None:
+            return f"{_DAYS[self.days]}, toutes les {self.minutes} minutes"
         at = f"{self.hour} h" + (f" {self.minute:02d}" if self.minute else "")
         return f"{_DAYS[self.days]} à {at}"
 
@@ -114,5 +125,13 @@ def build_deployments() -> list[RunnerDeployment]:
             visit_reminders, name="visit-reminders", tags=["visits"],
             description="SMS de rappel la veille de chaque visite confirmée.",
             every=Every("*", 9, slug="rappels-visites"),
+        ),
+        _deployment(
+            mailbox, name="mailbox", tags=["mailbox"],
+            description="Lire la boîte qui reçoit les retours (avis de non-remise, désinscriptions "
+            "par courriel, réponses d'agenda) et ranger chaque courriel dans le dossier qui dit "
+            "ce qu'il est devenu. À la main, le formulaire propose un essai à blanc.",
+            every=Every("*", minutes=15, slug="boite-aux-lettres", parameters=FOR_REAL),
+            concurrency_limit=1,  # one pass at a time (the journal would cope; no need to race)
         ),
     ]  # fmt: skip

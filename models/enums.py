@@ -126,6 +126,17 @@ class Activity(StrEnum):
     MEETING = "meeting"
 
 
+class MailOutcome(StrEnum):
+    """What the mailbox flow made of one incoming mail; each has its own IMAP folder."""
+
+    BOUNCED = "bounced"  # a DSN: permanent failure, the address is marked invalid
+    DELAYED = "delayed"  # a DSN: delay or temporary failure, nothing to do
+    UNSUBSCRIBED = "unsubscribed"  # a mail to the List-Unsubscribe mailto
+    REPLIED = "replied"  # an iTIP REPLY from the invited contact, recorded
+    AUTO_REPLY = "auto-reply"  # out-of-office and other automatic answers, ignored
+    TO_REVIEW = "to-review"  # anything else: for staff to read
+
+
 def enum_column(enum: type[StrEnum], constraint: str, length: int = 32) -> sa.Enum:
     """An Enum column storing the member *value*, validated, with a CHECK named ``constraint``.
 

@@ -14,6 +14,7 @@ from models.enums import (
     Activity,
     CallOutcome,
     Channel,
+    MailOutcome,
     MessageStatus,
     Partstat,
     Source,
@@ -311,3 +312,27 @@ class TimeEntry(SQLModel, table=True):
     day: date
     actor: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class MailboxMail(SQLModel, table=True):
+    """One incoming mail the mailbox flow handled: written with its effect, so it is applied once.
+
+    ``digest`` (SHA-256 of the raw mail) is the key: it survives a mailbox whose UIDVALIDITY
+    changed and a mail copied back into the watched folder; the IMAP coordinates and the
+    Message-ID are kept to find the mail again.
+    """
+
+    __tablename__ = "mailbox_mail"
+    __table_args__ = (sa.UniqueConstraint("digest", name="uq_mailbox_mail_digest"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    digest: str = Field(max_length=64)
+    message_id: str | None = Field(default=None, max_length=300, index=True)
+    folder: str = Field(max_length=200)
+    uidvalidity: int = Field(sa_type=sa.BigInteger)
+    uid: int = Field(sa_type=sa.BigInteger)
+    outcome: MailOutcome = Field(sa_type=enum_column(MailOutcome, "ck_mailbox_mail_outcome"))
+    detail: str = Field(default="", max_length=1000)
+    handled_at: datetime = Field(sa_type=UTCDateTime)
+    moved_to: str | None = Field(default=None, max_length=200)
+    moved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -78,6 +78,17 @@ class Settings(BaseSettings):
     twilio_from: str = ""  # a number in E.164, or a messaging service SID (MG…)
     twilio_api_url: str = ""  # empty: Twilio itself; set to reach a Twilio-compatible server
 
+    # The mailbox that receives what comes back (bounces, unsubscribe mails, calendar answers).
+    imap_host: str = ""
+    imap_port: int | None = Field(default=None, ge=1, le=65535)  # none: 993 (ssl), else 143
+    imap_security: Literal["ssl", "starttls", "none"] = "ssl"  # none: a server on 127.0.0.1 only
+    imap_user: str = ""
+    imap_password: SecretStr | None = Field(default=None, repr=False)
+    imap_folder: str = "INBOX"
+    imap_archive: str = "Synergie"  # the folder holding one sub-folder per kind of mail
+    imap_timeout: float = Field(default=30.0, gt=0, le=600)
+    imap_ca_file: Path | None = None  # a private CA to trust; by default the system's
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:

@@ -27,6 +27,7 @@ from synergie.settings import Settings
 
 SMTP_PASSWORD_BLOCK = "synergie-smtp-password"
 TWILIO_TOKEN_BLOCK = "synergie-twilio-auth-token"
+IMAP_PASSWORD_BLOCK = "synergie-imap-password"
 
 
 class OneLineForPersonErrors(logging.Filter):
@@ -89,6 +90,11 @@ async def asmtp_password(settings: Settings) -> str | None:
 def twilio_token(settings: Settings) -> str | None:
     """The Twilio auth token: SYNERGIE_TWILIO_AUTH_TOKEN, else the Secret block, else none."""
     return _secret(settings.twilio_auth_token, TWILIO_TOKEN_BLOCK, settings.sms_backend == "twilio")
+
+
+def imap_password(settings: Settings) -> str | None:
+    """The IMAP password: SYNERGIE_IMAP_PASSWORD, else the Secret block, else none."""
+    return _secret(settings.imap_password, IMAP_PASSWORD_BLOCK, bool(settings.imap_host))
 
 
 def backend_for(settings: Settings, channel: Channel) -> EmailBackend | SmsBackend:

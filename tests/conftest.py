@@ -24,6 +24,12 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from models.db import make_engine, upgrade_database  # noqa: E402
 from synergie.settings import Settings  # noqa: E402
+from tests.servers.imap_server import (  # noqa: E402
+    DOVECOT_MISSING,
+    DovecotServer,
+    ImapAccount,
+    dovecot_binary,
+)
 from tests.servers.smtp_server import SmtpTestServer  # noqa: E402
 
 POSTGRES_URL = os.environ.get("SYNERGIE_TEST_POSTGRES_URL", "")
@@ -118,3 +124,18 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session")
+def _dovecot() -> Iterator[DovecotServer]:
+    binary = dovecot_binary()
+    if binary is None:
+        pytest.skip(DOVECOT_MISSING)
+    with DovecotServer(binary) as server:
+        yield server
+
+
+@pytest.fixture
+def imap_account(_dovecot: DovecotServer) -> ImapAccount:
+    """A real Dovecot IMAP server on 127.0.0.1 and a user of this test's own: an empty mailbox."""
+    return _dovecot.new_account()

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from synergie.cli import calls, demo, listing, mailing, optout, portal, reporting, visits
+from synergie.cli import calls, demo, listing, mailbox, mailing, optout, portal, reporting, visits
 from synergie.cli.common import CliError, err
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app.add_typer(calls.calls_app, name="calls")
 app.add_typer(visits.staff_app, name="staff")
 app.add_typer(visits.visits_app, name="visits")
 app.add_typer(optout.app, name="optout")
+app.add_typer(mailbox.mailbox_app, name="mailbox")
 
 
 def main() -> None:

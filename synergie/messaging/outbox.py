@@ -355,11 +355,84 @@ def record_delivery(
     if isinstance(error, RecipientOptedOutError):
         _record_carrier_opt_out(connection, message, now)
     elif isinstance(error, PermanentDeliveryError) and message.contact_id is not None:
-        column = "email_invalid_at" if "@" in message.to_address else "phone_invalid_at"
-        connection.execute(
-            sa.update(CONTACT).where(CONTACT.c.id == message.contact_id).values(**{column: now})
+        mark_address_invalid(
+            connection, contact_id=message.contact_id, address=message.to_address, now=now
         )
     return status
+
+
+def mark_address_invalid(
+    connection: sa.Connection, *, contact_id: int, address: str, now: datetime
+) -> bool:
+    """Mark ``address`` (an e-mail address or a number) of a contact invalid; True if it changed.
+
+    What a permanent refusal about one recipient means, whether the relay said it at once or
+    a delivery status notification said it an hour later. An address the contact no longer
+    has (corrected since) is left alone; a date already set is kept.
+    """
+    column = "email_invalid_at" if "@" in address else "phone_invalid_at"
+    field = CONTACT.c.email if column == "email_invalid_at" else CONTACT.c.phone
+    result = connection.execute(
+        sa.update(CONTACT)
+        .where(
+            CONTACT.c.id == contact_id,
+            sa.func.lower(field) == address.strip().lower(),
+            CONTACT.c[column].is_(None),
+        )
+        .values(**{column: now})
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """An outbox row already sent, as a delivery status notification finds it by its Message-ID."""
+
+    id: int
+    contact_id: int | None
+    company_id: int | None
+    to_address: str
+    message_id: str
+    status: MessageStatus
+
+
+def find_sent_messages(connection: sa.Connection, message_ids: Sequence[str]) -> list[SentMessage]:
+    """Return the e-mail outbox rows whose Message-ID is one of ``message_ids`` (angle brackets included)."""
+    wanted = list(dict.fromkeys(message_ids))[:100]
+    if not wanted:
+        return []
+    rows = connection.execute(
+        sa.select(
+            MESSAGE.c.id, MESSAGE.c.contact_id, MESSAGE.c.company_id, MESSAGE.c.to_address,
+            MESSAGE.c.message_id, MESSAGE.c.status,
+        ).where(MESSAGE.c.message_id.in_(wanted), MESSAGE.c.channel == Channel.EMAIL.value)
+    )  # fmt: skip
+    return [SentMessage(**{**row._mapping, "status": MessageStatus(row.status)}) for row in rows]
+
+
+def record_late_bounce(
+    connection: sa.Connection, message: SentMessage, *, error: PermanentDeliveryError, now: datetime
+) -> bool:
+    """Record a permanent failure reported after the relay accepted ``message``; True if the address changed.
+
+    The row moves from ``sent`` to ``bounced`` with the reason, and the address is marked
+    invalid exactly as a refusal at sending time marks it (``mark_address_invalid``).
+    """
+    connection.execute(
+        sa.update(MESSAGE)
+        .where(MESSAGE.c.id == message.id, MESSAGE.c.status == MessageStatus.SENT.value)
+        .values(
+            status=MessageStatus.BOUNCED.value,
+            last_error=str(error)[:1000],
+            error_code=error.code,
+            updated_at=now,
+        )
+    )
+    if message.contact_id is None:
+        return False
+    return mark_address_invalid(
+        connection, contact_id=message.contact_id, address=message.to_address, now=now
+    )
 
 
 def _record_carrier_opt_out(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
-from deployments.definitions import build_deployments
+from deployments.definitions import Every, build_deployments
 from deployments.write_yaml import PREFECT_YAML, render
 
 
@@ -28,8 +29,26 @@ def test_prefect_yaml_lists_every_deployment_with_its_schedules_and_entrypoint()
 
 
 def test_descriptions_state_the_hour_the_schedule_runs_at() -> None:
+    seen_steps = 0
     for deployment in build_deployments():
         for item in deployment.schedules:
             minute, hour = item.schedule.cron.split()[:2]  # type: ignore[union-attr]
-            at = f"{hour} h" + (f" {int(minute):02d}" if minute != "0" else "")
-            assert f"à {at} (heure de Paris)" in (deployment.description or ""), deployment.name
+            if minute.startswith("*/"):
+                assert hour == "*", deployment.name
+                said = f"toutes les {int(minute[2:])} minutes (heure de Paris)"
+                seen_steps += 1
+            else:
+                at = f"{hour} h" + (f" {int(minute):02d}" if minute != "0" else "")
+                said = f"à {at} (heure de Paris)"
+            assert said in (deployment.description or ""), deployment.name
+    assert seen_steps >= 1  # the mailbox, every 15 minutes
+
+
+def test_every_writes_a_step_in_minutes_as_cron_and_in_french() -> None:
+    every = Every("*", minutes=15)
+    assert every.cron().cron == "*/15 * * * *"  # type: ignore[attr-defined]
+    assert every.french() == "chaque jour, toutes les 15 minutes"
+    assert Every("1-5", 7, 30).cron().cron == "30 7 * * 1-5"  # type: ignore[attr-defined]
+    for wrong in ({"hour": 8, "minutes": 15}, {}, {"minutes": 7}):
+        with pytest.raises(ValueError):
+            Every("*", **wrong)  # type: ignore[arg-type]
