@@ -35,7 +35,11 @@ from synergie.mailing.campaigns import (
 from synergie.messaging.outbox import next_retry_at, step_counts
 from synergie.messaging.rendering import MailTemplates
 from synergie.messaging.sending import BatchOutcome, RateLimiter, SendPolicy
-from synergie.messaging.transports import check_email_settings, email_backend
+from synergie.messaging.transports import (
+    check_email_settings,
+    check_email_transport,
+    email_backend,
+)
 from synergie.settings import Settings
 from tasks.runtime import asmtp_password, current_actor, engine_for
 
@@ -69,7 +73,7 @@ async def prepare_mailing(
     *, settings: Settings, campaign: str | None, template: str, batch_size: int, concurrency: int,
     max_per_run: int, rate_per_minute: int | None, dry_run: bool,
 ) -> MailingPlan:  # fmt: skip
-    """Resolve the campaign, check the transport settings and render a test message, before anything is claimed."""
+    """Resolve the campaign, render a test message, compose it and try the relay, before anything is claimed."""
     password = None if dry_run else await asmtp_password(settings)
     return await asyncio.to_thread(
         _prepare, settings=settings, password=password, campaign=campaign, template=template,
@@ -89,9 +93,13 @@ def _prepare(
     if not dry_run:
         check_email_settings(settings, password=password)
     # A missing variable or template fails here, before anything is claimed.
-    MailComposer(
+    sample = MailComposer(
         settings=settings, templates=templates_for(settings), template=template
     ).preflight()
+    if not dry_run:
+        # So do a From or Reply-To that cannot be composed and a relay that refuses us: our
+        # faults, which must never be recorded against the recipients.
+        check_email_transport(settings, password=password, sample=sample)
     return MailingPlan(
         campaign_id=found.id,  # type: ignore[arg-type]
         campaign_name=found.name,
