@@ -32,6 +32,7 @@ from synergie.mailing.campaigns import (
     send_batch,
     sender_domain,
 )
+from synergie.messaging.optout_journal import apply_pending_opt_outs, journal_for
 from synergie.messaging.outbox import next_retry_at, step_counts
 from synergie.messaging.rendering import MailTemplates
 from synergie.messaging.sending import BatchOutcome, RateLimiter, SendPolicy
@@ -124,6 +125,8 @@ async def enqueue_mailing(*, settings: Settings, plan: MailingPlan) -> tuple[int
 
 def _enqueue(settings: Settings, plan: MailingPlan) -> tuple[int, int, int]:
     engine = engine_for(settings.db_url)
+    # An opt-out the portal could only journal (the database was busy) counts from now on.
+    apply_pending_opt_outs(engine=engine, journal=journal_for(settings))
     with session_scope(engine) as session:
         campaign = find_campaign(session=session, name=plan.campaign_name)
     with engine.begin() as connection:
@@ -182,8 +185,11 @@ def _send_batch(
     composer = MailComposer(
         settings=settings, templates=templates_for(settings), template=plan.step
     )
+    engine = engine_for(settings.db_url)
+    # Before the claim, which cancels the rows of whoever opted out.
+    apply_pending_opt_outs(engine=engine, journal=journal_for(settings))
     return send_batch(
-        engine=engine_for(settings.db_url), backend=backend, composer=composer,
+        engine=engine, backend=backend, composer=composer,
         campaign_id=plan.campaign_id, step=plan.step, limit=limit, policy=policy,
         now=lambda: datetime.now(UTC),
         # Batches in flight share the run's rate.
