@@ -227,7 +227,9 @@ def send_claimed(
             connection, claimed, held_until=claimed_at + policy.lease, lease=policy.lease, now=now
         )
         triage = FaultTriage()
-        # Rows answered but not to be blamed, with the lease they were answered under.
+        # Rows answered but not to be blamed, with the lease they were answered under (a
+        # row's lease is no longer renewed once it has its answer).
+        fences: dict[str, datetime] = {}
         unanswered: dict[int, datetime] = {}
 
         def write(result: DeliveryResult) -> None:
@@ -244,10 +246,11 @@ def send_claimed(
             if result.error is None and not triage.held and triage.stopped is None:
                 write(result)  # the hot path
             else:
+                fences[result.key] = lease.held_until
                 settled, put_back = triage.take(result, by_key[result.key].to_address)
                 for each in settled:
                     write(each)
-                unanswered.update((by_key[r.key].id, lease.held_until) for r in put_back)
+                unanswered.update((by_key[r.key].id, fences[r.key]) for r in put_back)
                 if triage.stopped is not None:
                     lease.stop()
             if throttle is not None:
