@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from channels.base import DeliveryResult, OutgoingEmail, OutgoingSms, ResultCallback, ResultLog
-from channels.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
-from channels.mime import compose_email, single_line
+from channels.errors import DeliveryError, TransientDeliveryError
+from channels.mime import compose_for_delivery, single_line
 
 __all__ = ["FileEmailBackend", "FileSmsBackend", "file_name_for"]
 
@@ -83,13 +83,12 @@ class FileEmailBackend:
         results = ResultLog(on_result)
         for message in messages:
             try:
-                raw = compose_email(
+                _, raw = compose_for_delivery(
                     message, sender=self.sender, reply_to=self.reply_to, date=self.clock()
                 )
-            except ValueError as exc:
-                logger.warning("e-mail %s not written: %s", message.key, exc)
-                error: DeliveryError = PermanentDeliveryError(f"cannot compose: {exc}")
-                results.append(DeliveryResult(message.key, error=error))
+            except DeliveryError as refused:
+                logger.warning("e-mail %s not written: %s", message.key, refused)
+                results.append(DeliveryResult(message.key, error=refused))
                 continue
             try:
                 write_atomically(self.path_for(message), raw, fsync=self.fsync)

@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 
 from channels.base import DeliveryResult, OutgoingEmail, OutgoingSms, ResultCallback, ResultLog
-from channels.errors import DeliveryError, PermanentDeliveryError
-from channels.mime import compose_email
+from channels.errors import DeliveryError
+from channels.mime import compose_for_delivery
 
 __all__ = ["MemoryEmailBackend", "MemorySmsBackend"]
 
@@ -18,7 +18,7 @@ class MemoryEmailBackend:
 
     ``failures`` maps a recipient address (case-insensitive) to the DeliveryError its messages
     get; change it at any time. Messages are composed like a real backend would, so a message
-    that cannot be composed fails with PermanentDeliveryError here too.
+    that cannot be composed fails here too, blaming the recipient or us as a real one would.
     """
 
     def __init__(
@@ -54,11 +54,11 @@ class MemoryEmailBackend:
             error = self.failures.get(message.to.lower())
             if error is None:
                 try:
-                    raw = compose_email(
+                    _, raw = compose_for_delivery(
                         message, sender=self.sender, reply_to=self.reply_to, date=self.clock()
                     )
-                except ValueError as exc:
-                    error = PermanentDeliveryError(f"cannot compose: {exc}")
+                except DeliveryError as exc:
+                    error = exc
             if error is not None:
                 results.append(DeliveryResult(message.key, error=error))
                 continue

@@ -19,8 +19,9 @@ from email.utils import encode_rfc2231, format_datetime, formataddr, parseaddr
 from functools import lru_cache
 
 from channels.base import Attachment, OutgoingEmail
+from channels.errors import PermanentDeliveryError, SenderSideError
 
-__all__ = ["compose_email", "envelope_address", "single_line"]
+__all__ = ["compose_email", "compose_for_delivery", "envelope_address", "single_line"]
 
 # Everything str.splitlines() or a mail parser could treat as a line break, plus other controls:
 # collapsed to one space so no value can ever start a new header (tab is legal folding white space).
@@ -310,3 +311,23 @@ def compose_email(
     # Written by hand: the stdlib generator re-folds every header through email.header and
     # compiles a regex per boundary, which cost more than all the rest of a send.
     return "".join(_fold(name, value) for name, value in headers).encode("ascii") + body
+
+
+def compose_for_delivery(
+    message: OutgoingEmail, *, sender: str, reply_to: str | None, date: datetime
+) -> tuple[str, bytes]:
+    """Return the envelope recipient and the bytes of ``message``, or raise whose fault it is not.
+
+    A recipient address that is not one e-mail address is the recipient's problem
+    (PermanentDeliveryError); anything else that cannot be composed comes from us (the From
+    or Reply-To setting, a header, the Message-ID): SenderSideError, which blames no one.
+    """
+    try:
+        recipient = envelope_address(message.to)
+    except ValueError as exc:
+        raise PermanentDeliveryError(f"cannot compose: {exc}") from exc
+    try:
+        raw = compose_email(message, sender=sender, reply_to=reply_to, date=date)
+    except ValueError as exc:
+        raise SenderSideError(f"cannot compose: {exc}") from exc
+    return recipient, raw

@@ -17,8 +17,13 @@ from typing import Any, Literal, Self
 import yagmail
 
 from channels.base import DeliveryResult, OutgoingEmail, ResultCallback, ResultLog
-from channels.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
-from channels.mime import compose_email, envelope_address
+from channels.errors import (
+    DeliveryError,
+    PermanentDeliveryError,
+    SenderSideError,
+    TransientDeliveryError,
+)
+from channels.mime import compose_for_delivery, envelope_address
 
 __all__ = ["SmtpEmailBackend"]
 
@@ -37,6 +42,27 @@ def _by_code(code: int, reply: bytes | str) -> DeliveryError:
     if 500 <= code < 600:
         return PermanentDeliveryError(_text(reply), code=code)
     return TransientDeliveryError(_text(reply), code=code)
+
+
+# RCPT answers that are about us, not the address: the relay will not relay for us, or it
+# refuses our sender, our host or our lack of login (Postfix, Exim, Exchange, sendmail wordings;
+# RFC 3463 X.1.7 and X.1.8 are "bad sender"). A recipient named in a relay's table ("User
+# unknown in relay recipient table") is about the recipient and does not match.
+_REFUSES_US = re.compile(
+    r"relay(?:ing)? (?:access )?(?:denied|not (?:permitted|allowed)|prohibited)|relay access"
+    r"|unable to relay|do(?:es)? not relay|sender address rejected|client host rejected"
+    r"|authentication required|must (?:first )?authenticate|not authenticated"
+    r"|\b5\.1\.[78]\b|\b5\.7\.0\b",
+    re.IGNORECASE,
+)
+
+
+def _rcpt_error(code: int, reply: bytes | str) -> DeliveryError:
+    """Return what a refused RCPT means: about us (SenderSideError) or about this address."""
+    text = _text(reply)
+    if 500 <= code < 600 and _REFUSES_US.search(text):
+        return SenderSideError(f"the relay refuses us: {text}", code=code)
+    return _by_code(code, reply)
 
 
 @functools.cache
@@ -127,7 +153,11 @@ class SmtpEmailBackend:
         )
 
     def open(self) -> bool:
-        """Connect and log in unless open; return whether it did, or raise a transient error."""
+        """Connect and log in unless open; return whether it did.
+
+        Raises TransientDeliveryError when the relay cannot be reached or is busy, and
+        SenderSideError when it refuses us (login, 5xx greeting, TLS certificate, no AUTH).
+        """
         if self._connection is not None:
             return False
         if self._yag is None:
@@ -165,12 +195,20 @@ class SmtpEmailBackend:
         if connection is self._connection:
             self._connection = None
 
-    def _connect_error(self, exc: BaseException) -> TransientDeliveryError:
-        """Return the transient error standing for a failed connect or login."""
+    def _connect_error(self, exc: BaseException) -> DeliveryError:
+        """Return the error standing for a failed connect or login: ours to fix, or transient."""
+        error: DeliveryError
         if isinstance(exc, smtplib.SMTPResponseException):
-            error = TransientDeliveryError(
-                f"cannot open SMTP session: {_text(exc.smtp_error)}", code=exc.smtp_code
-            )
+            detail = f"cannot open SMTP session: {_text(exc.smtp_error)}"
+            # 535 bad login, 554 "go away", 530 TLS first: waiting will not help, we must act.
+            kind = SenderSideError if 500 <= exc.smtp_code < 600 else TransientDeliveryError
+            error = kind(detail, code=exc.smtp_code)
+        elif isinstance(exc, smtplib.SMTPServerDisconnected):
+            error = TransientDeliveryError(f"cannot open SMTP session: {exc!r}")
+        elif isinstance(exc, smtplib.SMTPException | ssl.SSLCertVerificationError):
+            # No AUTH or STARTTLS offered, no usable AUTH method, a certificate we do not
+            # trust: the settings do not match this server.
+            error = SenderSideError(f"cannot open SMTP session: {exc}")
         else:
             error = TransientDeliveryError(f"cannot open SMTP session: {exc!r}")
         logger.error("SMTP %s:%s: %s", self.host, self.port, error)
@@ -211,13 +249,15 @@ class SmtpEmailBackend:
                 if self._connection is None:
                     if opens_left <= 0:
                         detail = f"gave up after {self.max_reconnects} reconnects in a row"
-                        results.extend(self._give_up(item, upcoming, detail))
+                        results.extend(
+                            self._give_up(item, upcoming, TransientDeliveryError(detail))
+                        )
                         break
                     opens_left -= 1
                     try:
                         self.open()
-                    except TransientDeliveryError as exc:
-                        results.extend(self._give_up(item, upcoming, exc.detail, exc.code))
+                    except DeliveryError as exc:
+                        results.extend(self._give_up(item, upcoming, exc))
                         break
                 result = self._send_one(item, results.release, upcoming.prefetch)
                 if result.ok:
@@ -234,25 +274,47 @@ class SmtpEmailBackend:
         return results
 
     def _give_up(
-        self, first: _Prepared, upcoming: _Upcoming, detail: str, code: int | None = None
+        self, first: _Prepared, upcoming: _Upcoming, error: DeliveryError
     ) -> list[DeliveryResult]:
-        """Return a transient failure for ``first`` and each message not attempted after it."""
+        """Return ``error`` (transient or ours) for ``first`` and each message not attempted after it."""
         keys = [first.message.key]
         while (item := upcoming.take()) is not None:
             keys.append(item.key if isinstance(item, DeliveryResult) else item.message.key)
-        return [
-            DeliveryResult(key, error=TransientDeliveryError(detail, code=code)) for key in keys
-        ]
+        kind = type(error) if isinstance(error, SenderSideError) else TransientDeliveryError
+        return [DeliveryResult(key, error=kind(error.detail, code=error.code)) for key in keys]
+
+    def probe(self) -> None:
+        """Open a session as a batch would and try MAIL FROM (then RSET): raise if the relay refuses us.
+
+        Nothing is sent. Raises SenderSideError (login, sender or relay refused: settings to
+        fix) or TransientDeliveryError (the relay cannot be reached now).
+        """
+        opened = self.open()
+        try:
+            connection = self._connection
+            assert connection is not None
+            try:
+                connection.ehlo_or_helo_if_needed()
+                code, reply = connection.mail(self._envelope_sender)
+                if code != 250:
+                    kind = SenderSideError if 500 <= code < 600 else TransientDeliveryError
+                    raise kind(f"MAIL FROM refused: {_text(reply)}", code=code)
+                connection.rset()
+            except (smtplib.SMTPException, OSError) as exc:
+                self._discard(connection)
+                raise TransientDeliveryError(f"SMTP session lost: {exc!r}") from exc
+        finally:
+            if opened:
+                self.close()
 
     def _prepare(self, message: OutgoingEmail) -> _Prepared | DeliveryResult:
         """The envelope recipient and bytes of ``message``, or its failed result if unsendable."""
         try:
-            recipient = envelope_address(message.to)
-            raw = compose_email(
+            recipient, raw = compose_for_delivery(
                 message, sender=self.sender, reply_to=self.reply_to, date=self.clock()
             )
-        except ValueError as exc:
-            return self._failed(message, PermanentDeliveryError(f"cannot compose: {exc}"))
+        except DeliveryError as error:
+            return self._failed(message, error)
         return _Prepared(message, recipient, _data_payload(raw))
 
     def _transact(
@@ -314,15 +376,15 @@ class SmtpEmailBackend:
             code, reply = exc.recipients.get(recipient, next(iter(exc.recipients.values())))
             if code == 421:
                 self._discard(self._connection)
-            return self._failed(message, _by_code(code, reply))
+            return self._failed(message, _rcpt_error(code, reply))
         except smtplib.SMTPSenderRefused as exc:
             # MAIL FROM refused is about our account or sender address, not this recipient:
-            # never let it mark the recipient as permanently undeliverable.
+            # never let it mark the recipient as permanently undeliverable. 5xx: the relay
+            # will go on refusing until we fix something, so the run stops.
             if exc.smtp_code == 421:
                 self._discard(self._connection)
-            return self._failed(
-                message, TransientDeliveryError(_text(exc.smtp_error), code=exc.smtp_code)
-            )
+            kind = SenderSideError if 500 <= exc.smtp_code < 600 else TransientDeliveryError
+            return self._failed(message, kind(_text(exc.smtp_error), code=exc.smtp_code))
         except smtplib.SMTPHeloError as exc:
             # A refused greeting says nothing about the recipient: start afresh.
             self._discard(self._connection)

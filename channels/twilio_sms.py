@@ -18,20 +18,24 @@ from channels.errors import (
     DeliveryError,
     PermanentDeliveryError,
     RecipientOptedOutError,
+    SenderSideError,
     TransientDeliveryError,
 )
 
-__all__ = ["NOT_THE_RECIPIENTS_FAULT", "OPTED_OUT", "TwilioSmsBackend", "error_for"]
+__all__ = ["NOT_THE_RECIPIENTS_FAULT", "OPTED_OUT", "OUR_SETUP", "TwilioSmsBackend", "error_for"]
 
 logger = logging.getLogger(__name__)
 
 # https://www.twilio.com/docs/errors/21610: the recipient replied STOP to this sender.
 OPTED_OUT = 21610
-# 4xx codes that are no fault of the recipient: the sender's queue is full (21611), our 'From'
-# is invalid or cannot send SMS (21212, 21606), or the destination country is not enabled on
-# our account (21408). Failing the recipient for good would lose them; once we fix it, retry.
-# Twilio advises against much logic on codes, so this list stays short.
-NOT_THE_RECIPIENTS_FAULT = frozenset({21212, 21408, 21606, 21611})
+# 4xx codes that are no fault of the recipient and pass: the sender's queue is full (21611),
+# or the destination country is not enabled on our account (21408, one country, not the run).
+# Failing the recipient for good would lose them; retried later.
+# Twilio advises against much logic on codes, so these lists stay short.
+NOT_THE_RECIPIENTS_FAULT = frozenset({21408, 21611})
+# Our account or sender is wrong for every message: bad credentials (20003, HTTP 401), our
+# 'From' is invalid or cannot send SMS (21212, 21606). The run stops; nobody is marked.
+OUR_SETUP = frozenset({20003, 21212, 21606})
 
 
 class _BaseUrlHttpClient(TwilioHttpClient):
@@ -61,8 +65,8 @@ def error_for(exc: TwilioRestException | TwilioServiceException) -> DeliveryErro
 
     429 and 5xx are transient, 21610 (unsubscribed) is RecipientOptedOutError, any other 4xx
     (21211 invalid 'To', 21614 not a mobile, ...) is permanent, except 401 and the codes in
-    NOT_THE_RECIPIENTS_FAULT: wrong credentials or sender set-up are ours to fix, after which
-    the message is worth sending, so they are transient.
+    OUR_SETUP (wrong credentials or sender: SenderSideError, ours to fix, the run stops) and
+    in NOT_THE_RECIPIENTS_FAULT (transient).
     """
     status = int(exc.status)
     code = int(exc.code) if exc.code is not None else status
@@ -70,7 +74,9 @@ def error_for(exc: TwilioRestException | TwilioServiceException) -> DeliveryErro
         detail = " - ".join(part for part in (exc.title, exc.detail) if part)
     else:
         detail = str(exc.msg)
-    if status in (401, 429) or status >= 500 or code in NOT_THE_RECIPIENTS_FAULT:
+    if status == 401 or code in OUR_SETUP:
+        return SenderSideError(detail, code=code)
+    if status == 429 or status >= 500 or code in NOT_THE_RECIPIENTS_FAULT:
         return TransientDeliveryError(detail, code=code)
     if code == OPTED_OUT:
         return RecipientOptedOutError(detail, code=code)
@@ -192,12 +198,10 @@ class TwilioSmsBackend:
     def _give_up(
         self, messages: Iterable[OutgoingSms], error: DeliveryError
     ) -> list[DeliveryResult]:
-        """Return a transient failure, like ``error``, for each message not attempted."""
+        """Return a failure like ``error`` (ours, or else transient) for each message not attempted."""
         detail = f"not attempted: {error.detail}"
-        return [
-            DeliveryResult(m.key, error=TransientDeliveryError(detail, code=error.code))
-            for m in messages
-        ]
+        kind = SenderSideError if isinstance(error, SenderSideError) else TransientDeliveryError
+        return [DeliveryResult(m.key, error=kind(detail, code=error.code)) for m in messages]
 
     def _failed(self, message: OutgoingSms, error: DeliveryError) -> DeliveryResult:
         """Log and return a failed result for ``message``."""

@@ -13,6 +13,8 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# How long a SQLite writer waits for the write lock before "database is locked".
+BUSY_TIMEOUT_MS = 30_000
 
 
 class DatabaseError(RuntimeError):
@@ -34,7 +36,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
@@ -61,10 +63,37 @@ def write_connection(engine: sa.Engine) -> Iterator[sa.Connection]:
 
 
 @contextmanager
-def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
-    """One write transaction on a ``write_connection``; commits on success."""
-    with write_connection(engine) as connection, connection.begin():
-        yield connection
+def write_transaction(
+    engine: sa.Engine, *, lock_timeout: float | None = None
+) -> Iterator[sa.Connection]:
+    """One write transaction on a ``write_connection``; commits on success.
+
+    With ``lock_timeout`` (seconds) a lock held by another writer is waited for that long
+    only, then the statement fails (``is_lock_timeout`` tells that error apart).
+    """
+    with write_connection(engine) as connection:
+        sqlite = engine.dialect.name == "sqlite"
+        if lock_timeout is not None and sqlite:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={int(lock_timeout * 1000)}")
+            connection.commit()  # end the autobegun (empty) transaction before ours
+        try:
+            with connection.begin():
+                if lock_timeout is not None and not sqlite:
+                    connection.exec_driver_sql(
+                        f"SET LOCAL lock_timeout = '{int(lock_timeout * 1000)}ms'"
+                    )
+                yield connection
+        finally:
+            if lock_timeout is not None and sqlite:
+                connection.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
+def is_lock_timeout(exc: BaseException) -> bool:
+    """Whether ``exc`` is a write that gave up waiting for another transaction's lock."""
+    if not isinstance(exc, sa.exc.OperationalError):
+        return False
+    # SQLite: SQLITE_BUSY; PostgreSQL: lock_not_available (55P03, lock_timeout).
+    return "database is locked" in str(exc.orig) or getattr(exc.orig, "sqlstate", "") == "55P03"
 
 
 class DriverStatement:
@@ -138,7 +167,7 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, **kwargs)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return sa.create_engine(url, pool_pre_ping=True, **kwargs)

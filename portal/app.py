@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,13 +19,22 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined,
 from sqlmodel import Session, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from models.db import write_transaction
+from models.db import is_lock_timeout, write_transaction
 from models.enums import Channel
 from models.tables import Company, Contact, OptOut
 from portal.events import OptOutEvent, emit_opt_out
 from synergie import french
 from synergie.messaging.links import UNSUBSCRIBE, InvalidToken, read_token
-from synergie.messaging.optouts import opt_out, opt_out_company, suppression_of
+from synergie.messaging.optout_journal import (
+    AppliedOptOut,
+    OptOutJournal,
+    OptOutRequest,
+    Scope,
+    apply_opt_out_requests,
+    apply_pending_opt_outs,
+    journal_for,
+)
+from synergie.messaging.optouts import suppression_of
 from synergie.settings import Settings
 
 __all__ = ["TEMPLATES_DIR", "create_app"]
@@ -47,7 +56,14 @@ _PAGE_HEADERS = {
         "frame-ancestors 'none'; base-uri 'none'"
     ),
 }
-_SCOPES = ("channel", "all")
+_SCOPES: tuple[Scope, ...] = ("channel", "all")
+# A POST waits this long at most for the database before answering from the journal alone:
+# the request is on disk already, and a mail provider's one-click does not wait for long.
+QUICK_APPLY_SECONDS = 0.5
+# The background applier waits longer and longer between tries, up to this, for this long
+# in all; after that the next run that claims messages applies the journal.
+RETRY_DELAY_MAX_SECONDS = 30.0
+RETRY_FOR_SECONDS = 15 * 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +146,83 @@ def _emit_safely(emit: Callable[[OptOutEvent], None], event: OptOutEvent) -> Non
         )
 
 
+def _event_for(applied: AppliedOptOut) -> OptOutEvent:
+    request = applied.request
+    return OptOutEvent(
+        contact_public_id=request.public_id,
+        company_id=applied.company_id,  # type: ignore[arg-type]
+        channels=applied.channels,
+        source=request.source,
+        occurred=request.at,
+        scope=request.scope,
+    )
+
+
+class JournalApplier:
+    """Applies the opt-out journal in a background thread until the database takes it.
+
+    ``kick`` starts the thread unless it runs already; ``wait`` is for tests and shutdown.
+    A daemon thread and not FastAPI's BackgroundTasks: those run before the response is
+    complete as far as an ASGI test client (and some servers' keep-alive) is concerned.
+    """
+
+    def __init__(
+        self,
+        *,
+        engine: sa.Engine,
+        journal: OptOutJournal,
+        emit: Callable[[OptOutEvent], None],
+        sleep: Callable[[float], bool] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.journal = journal
+        self.emit = emit
+        self._stop = threading.Event()
+        self._sleep = sleep or self._stop.wait
+        self._guard = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def kick(self) -> None:
+        with self._guard:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._thread = threading.Thread(target=self._run, name="opt-out-journal", daemon=True)
+            self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the thread to end; return whether it has."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        delay, waited = 0.25, 0.0
+        while waited < RETRY_FOR_SECONDS and not self._stop.is_set():
+            try:
+                applied = apply_pending_opt_outs(
+                    engine=self.engine, journal=self.journal, lock_timeout=5.0
+                )
+            except Exception as exc:
+                level = logging.INFO if is_lock_timeout(exc) else logging.ERROR
+                logger.log(level, "opt-out journal not applied yet (%s), trying again", exc)
+            else:
+                for each in applied:
+                    if each.changed:
+                        _emit_safely(self.emit, _event_for(each))
+                if not self.journal.has_pending():
+                    return
+            if self._sleep(delay):
+                return
+            waited += delay
+            delay = min(delay * 2, RETRY_DELAY_MAX_SECONDS)
+        logger.warning("opt-out journal still pending: the next run that sends will apply it")
+
+
 def _templates(settings: Settings) -> Environment:
     """A Jinja environment reading staff overrides (SYNERGIE_TEMPLATES_DIR) first, then ours."""
     loaders = [FileSystemLoader(settings.templates_dir)] if settings.templates_dir else []
@@ -148,12 +241,20 @@ def create_app(
     engine: sa.Engine,
     emit: Callable[[OptOutEvent], None] | None = None,
     clock: Callable[[], datetime] | None = None,
+    journal: OptOutJournal | None = None,
 ) -> FastAPI:
-    """Return the portal app on ``engine``; ``emit`` receives opt-out events (default: Prefect)."""
+    """Return the portal app on ``engine``; ``emit`` receives opt-out events (default: Prefect).
+
+    Opt-outs are written to ``journal`` (by default the one in the data dir, which the
+    flows apply too) before anything else; ``app.state.journal_applier`` applies it in
+    the background when the database was busy.
+    """
     # Read now: a missing or short production key fails at start-up, not on the first click.
     key, *previous_keys = settings.link_verification_keys
     emitter = emit if emit is not None else emit_opt_out
     now = clock if clock is not None else (lambda: datetime.now(UTC))
+    journal = journal if journal is not None else journal_for(settings)
+    applier = JournalApplier(engine=engine, journal=journal, emit=emitter)
     pages = _templates(settings)
     common = {
         "programme_name": settings.programme_name,
@@ -196,17 +297,31 @@ def create_app(
             select(OptOut).where(OptOut.contact_id == contact.id, OptOut.channel == channel)
         ).first()
 
-    @contextmanager
-    def writing() -> Iterator[Session]:
-        # write_transaction: on SQLite the first write waits for the lock (BEGIN IMMEDIATE)
-        # rather than failing when another request wrote since we read.
-        with write_transaction(engine) as connection:
-            session = Session(bind=connection, expire_on_commit=False)
-            try:
-                yield session
-                session.flush()
-            finally:
-                session.close()
+    def record(request: OptOutRequest) -> list[AppliedOptOut] | None:
+        """Journal ``request``, then apply the journal if the database answers quickly.
+
+        Returns what was applied, or None when the database is busy: the request is then
+        safe on disk and the background applier takes over.
+        """
+        try:
+            journal.append(request)
+        except OSError:
+            # No journal (disk full, permissions): the database alone, waiting as long as needed.
+            logger.exception("opt-out journal not writable: recording straight to the database")
+            with write_transaction(engine) as connection:
+                return apply_opt_out_requests(connection, [request])
+        try:
+            return apply_pending_opt_outs(
+                engine=engine, journal=journal, lock_timeout=QUICK_APPLY_SECONDS
+            )
+        except sa.exc.OperationalError as exc:
+            if not is_lock_timeout(exc):
+                raise
+            logger.warning(
+                "database busy: opt-out of %s journalled, applied later", request.public_id
+            )
+            applier.kick()
+            return None
 
     app = FastAPI(
         title="Synergie – portail",
@@ -214,6 +329,8 @@ def create_app(
         redoc_url=None,
         openapi_url=None,  # a public site: no API documentation to browse
     )
+    app.state.journal_applier = applier
+    app.router.on_shutdown.append(applier.stop)
 
     @app.exception_handler(PortalError)
     def portal_error(_request: Request, exc: PortalError) -> HTMLResponse:
@@ -279,41 +396,47 @@ def create_app(
         scope: Annotated[str, Form()] = "channel",
         one_click: Annotated[str | None, Form(alias="List-Unsubscribe")] = None,
     ) -> HTMLResponse:
-        """Record the opt-out (the form, or an RFC 8058 one-click POST) and confirm it."""
+        """Record the opt-out (the form, or an RFC 8058 one-click POST) and confirm it.
+
+        The request is journalled (fsync'd) first; the answer never waits more than
+        QUICK_APPLY_SECONDS for a busy database.
+        """
         public_id, channel = claims_of(token)
         if scope not in _SCOPES:
             raise _invalid_link("Le choix transmis par le formulaire est inconnu.")
         source = "one-click" if one_click == "One-Click" else "portal"
         moment = now()
-        with writing() as session:
+        request = OptOutRequest.new(
+            public_id=public_id,
+            channel=channel,
+            scope=scope,
+            source=source,
+            at=moment,  # type: ignore[arg-type]
+        )
+        applied = record(request)
+        if applied is None:
+            logger.info(
+                "unsubscribe: contact %s, channel %s, scope %s, source %s, journalled",
+                public_id, channel, scope, source,
+            )  # fmt: skip
+            return render(
+                "received.html", scope=scope, channel=_WORDING[channel],
+                recorded_at=_french_datetime(moment, settings),
+            )  # fmt: skip
+        changed = False
+        for each in applied:
+            if each.changed:
+                # After the commit, and after the answer: a slow or failing Prefect API must
+                # neither delay the person nor undo what they asked.
+                background.add_task(_emit_safely, emitter, _event_for(each))
+            changed = changed or (each.request.id == request.id and each.changed)
+        with Session(engine) as session:
             contact, company = contact_of(session, public_id)
-            if scope == "all":
-                result = opt_out_company(
-                    session=session, contact=contact, source=source, now=moment
-                )
-                changed, channels = result.changed, result.channels
-            else:
-                channels = opt_out(
-                    session=session, contact=contact, channels=[channel], source=source, now=moment
-                )
-                changed = bool(channels)
             recorded = opt_out_row(session, contact, channel)
         logger.info(
             "unsubscribe: contact %s, channel %s, scope %s, source %s, %s",
             public_id, channel, scope, source, "recorded" if changed else "already recorded",
         )  # fmt: skip
-        if changed:
-            # After the commit, and after the answer: a slow or failing Prefect API must
-            # neither delay the person nor undo what they asked.
-            event = OptOutEvent(
-                contact_public_id=public_id,
-                company_id=company.id,  # type: ignore[arg-type]
-                channels=tuple(channels),
-                source=source,
-                occurred=moment,
-                scope=scope,
-            )
-            background.add_task(_emit_safely, emitter, event)
         return render(
             "done.html",
             scope=scope,

@@ -32,10 +32,15 @@ from synergie.mailing.campaigns import (
     send_batch,
     sender_domain,
 )
+from synergie.messaging.optout_journal import apply_pending_opt_outs, journal_for
 from synergie.messaging.outbox import next_retry_at, step_counts
 from synergie.messaging.rendering import MailTemplates
 from synergie.messaging.sending import BatchOutcome, RateLimiter, SendPolicy
-from synergie.messaging.transports import check_email_settings, email_backend
+from synergie.messaging.transports import (
+    check_email_settings,
+    check_email_transport,
+    email_backend,
+)
 from synergie.settings import Settings
 from tasks.runtime import asmtp_password, current_actor, engine_for
 
@@ -69,7 +74,7 @@ async def prepare_mailing(
     *, settings: Settings, campaign: str | None, template: str, batch_size: int, concurrency: int,
     max_per_run: int, rate_per_minute: int | None, dry_run: bool,
 ) -> MailingPlan:  # fmt: skip
-    """Resolve the campaign, check the transport settings and render a test message, before anything is claimed."""
+    """Resolve the campaign, render a test message, compose it and try the relay, before anything is claimed."""
     password = None if dry_run else await asmtp_password(settings)
     return await asyncio.to_thread(
         _prepare, settings=settings, password=password, campaign=campaign, template=template,
@@ -89,9 +94,13 @@ def _prepare(
     if not dry_run:
         check_email_settings(settings, password=password)
     # A missing variable or template fails here, before anything is claimed.
-    MailComposer(
+    sample = MailComposer(
         settings=settings, templates=templates_for(settings), template=template
     ).preflight()
+    if not dry_run:
+        # So do a From or Reply-To that cannot be composed and a relay that refuses us: our
+        # faults, which must never be recorded against the recipients.
+        check_email_transport(settings, password=password, sample=sample)
     return MailingPlan(
         campaign_id=found.id,  # type: ignore[arg-type]
         campaign_name=found.name,
@@ -116,6 +125,8 @@ async def enqueue_mailing(*, settings: Settings, plan: MailingPlan) -> tuple[int
 
 def _enqueue(settings: Settings, plan: MailingPlan) -> tuple[int, int, int]:
     engine = engine_for(settings.db_url)
+    # An opt-out the portal could only journal (the database was busy) counts from now on.
+    apply_pending_opt_outs(engine=engine, journal=journal_for(settings))
     with session_scope(engine) as session:
         campaign = find_campaign(session=session, name=plan.campaign_name)
     with engine.begin() as connection:
@@ -174,8 +185,11 @@ def _send_batch(
     composer = MailComposer(
         settings=settings, templates=templates_for(settings), template=plan.step
     )
+    engine = engine_for(settings.db_url)
+    # Before the claim, which cancels the rows of whoever opted out.
+    apply_pending_opt_outs(engine=engine, journal=journal_for(settings))
     return send_batch(
-        engine=engine_for(settings.db_url), backend=backend, composer=composer,
+        engine=engine, backend=backend, composer=composer,
         campaign_id=plan.campaign_id, step=plan.step, limit=limit, policy=policy,
         now=lambda: datetime.now(UTC),
         # Batches in flight share the run's rate.

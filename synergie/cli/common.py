@@ -114,6 +114,7 @@ def send_now(settings: Any, channel: Any) -> int:
     """Send the prepared messages of ``channel`` waiting in the outbox, without Prefect; return how many left."""
     from models.db import make_engine
     from models.enums import Channel, MessageStatus
+    from synergie.messaging.optout_journal import apply_pending_opt_outs, journal_for
     from synergie.messaging.sending import SendPolicy, send_prepared
     from synergie.messaging.transports import email_backend, sms_backend
 
@@ -126,6 +127,7 @@ def send_now(settings: Any, channel: Any) -> int:
     policy = SendPolicy.from_settings(settings, actor=actor())
     engine = make_engine(settings.db_url)
     try:
+        apply_pending_opt_outs(engine=engine, journal=journal_for(settings))
         outcome = send_prepared(
             engine=engine, backend=backend, channel=channel, limit=1000, policy=policy,
             now=lambda: datetime.now(UTC),

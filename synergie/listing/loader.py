@@ -18,6 +18,8 @@ from models.db import DriverStatement
 from models.enums import Source, Stage
 from models.tables import Company, Contact
 from synergie.listing.reading import (
+    MAX_RECORD_BYTES,
+    PREVIEW_BYTES,
     REJECTS_KEPT_IN_REPORT,
     FileLayout,
     ImportReport,
@@ -28,12 +30,15 @@ from synergie.listing.reading import (
     ReadStats,
     Rejection,
     ScanMode,
+    UndecodableRecord,
     commune_pattern,
     commune_prefilter,
+    decode_leniently,
     decode_record,
     detect_layout,
     iter_matching_records,
     iter_records,
+    too_long_reason,
 )
 from synergie.listing.rows import (
     ListingRow,
@@ -217,8 +222,18 @@ class ListingLoader:
 # ── the whole import ───────────────────────────────────────────────────────────────────
 
 
+# A cell starting with one of these is a formula to Excel, LibreOffice or Google Sheets
+# (OWASP, "CSV Injection"): written with a leading apostrophe, it is shown as text.
+FORMULA_LEADERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert_cell(value: str) -> str:
+    """Return ``value`` made safe to open in a spreadsheet: a leading ``'`` if it could be a formula."""
+    return f"'{value}" if value.startswith(FORMULA_LEADERS) else value
+
+
 class _RejectsWriter:
-    """Writes rejected rows to a CSV (opened on the first one) that Excel opens correctly."""
+    """Writes rejected rows to a CSV (opened on the first one) that Excel opens correctly, formulas defused."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -231,13 +246,39 @@ class _RejectsWriter:
             self._handle = self.path.open("w", encoding="utf-8-sig", newline="")
             self._writer = csv.writer(self._handle, delimiter=";")
             self._writer.writerow(["ligne", "motif", "contenu"])
-        self._writer.writerow([rejection.line, rejection.reason, rejection.raw])
+        row = (str(rejection.line), rejection.reason, rejection.raw)
+        self._writer.writerow([inert_cell(cell) for cell in row])
 
     def close(self) -> str | None:
         if self._handle is None:
             return None
         self._handle.close()
         return str(self.path)
+
+
+def _parse(text: str, delimiter: str, *, strict: bool = False) -> list[str]:
+    """The fields of one record."""
+    return next(csv.reader((text,), delimiter=delimiter, strict=strict))
+
+
+def _check_quotes(text: str, delimiter: str, line: int) -> None:
+    """Raise RowRejected, saying where, when the quotes of a record do not pair up.
+
+    A quote inside a field (``Garage 5" pouces``) is fine; a field that opens a quote
+    and never closes it would otherwise be read with the rest of the line inside it.
+    """
+    try:
+        _parse(text, delimiter, strict=True)
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            raise RowRejected(
+                f"guillemet ouvert ligne {line} et jamais refermé : cette ligne est rejetée "
+                "seule, les suivantes sont lues normalement ; retirez ou doublez ce guillemet"
+            ) from None
+        raise RowRejected(
+            f"guillemets mal placés ligne {line} ({exc}) : un champ entre guillemets doit "
+            'être suivi du séparateur ; doublez un guillemet voulu (""), ou retirez-le'
+        ) from None
 
 
 def import_listing(
@@ -305,6 +346,17 @@ def _import(
             report.rejections.append(rejection)
         rejects.write(rejection)
 
+    def reject_unread(line: int, reason: str, start: bytes) -> None:
+        reject(line, reason, decode_leniently(start) + "…")
+
+    def well_quoted(raw: bytes) -> bool:
+        # Only a record over several lines is checked: its quotes must really pair up.
+        try:
+            fields = _parse(decode_leniently(raw), layout.delimiter, strict=True)
+        except csv.Error:
+            return False
+        return len(fields) == width
+
     stats = ReadStats()
     try:
         with engine.begin() as connection, path.open("rb") as handle:
@@ -313,12 +365,13 @@ def _import(
                 records = iter_records(
                     handle, skip_lines=layout.header_lines, on_bytes=progress, stats=stats,
                     prefilter=commune_prefilter(listing_filter.communes) if layout.kind == ListingKind.SIRENE else None,
+                    record_fits=well_quoted, on_problem=reject_unread,
                 )  # fmt: skip
             else:
 
                 def fits(raw: bytes) -> bool:
                     try:
-                        fields = next(csv.reader((decode_record(raw),), delimiter=layout.delimiter))
+                        fields = _parse(decode_leniently(raw), layout.delimiter)
                     except csv.Error:  # a wrong guess of where the record starts
                         return False
                     return len(fields) == width
@@ -326,16 +379,32 @@ def _import(
                 records = iter_matching_records(
                     handle, skip_lines=layout.header_lines, on_bytes=progress, stats=stats,
                     pattern=commune_pattern(listing_filter.communes),
-                    record_fits=fits if mode == "lines" else None,
+                    record_fits=fits if mode == "lines" else None, on_problem=reject_unread,
                 )  # fmt: skip
             batch: list[ListingRow] = []
             for line, raw in records:
-                text = decode_record(raw)
+                if len(raw) > MAX_RECORD_BYTES:
+                    reject_unread(line, too_long_reason(len(raw)), raw[:PREVIEW_BYTES])
+                    continue
                 try:
-                    fields = next(csv.reader((text,), delimiter=layout.delimiter))
+                    text = decode_record(raw)
+                except UndecodableRecord as exc:
+                    # Only this row: the others of the file are read as usual.
+                    reject(line, str(exc), exc.text)
+                    continue
+                try:
+                    fields = _parse(text, layout.delimiter)
                     if mode != "plain" and len(fields) != width:
                         raise ParityLost
-                    batch.append(validate(fields, layout.columns, listing_filter, line))
+                    try:
+                        row = validate(fields, layout.columns, listing_filter, line)
+                    except RowRejected:
+                        if b'"' in raw:  # a stray quote is the likelier cause: say so
+                            _check_quotes(text, layout.delimiter, line)
+                        raise
+                    if b'"' in raw:
+                        _check_quotes(text, layout.delimiter, line)
+                    batch.append(row)
                 except RowFilteredOut:
                     continue
                 except RowRejected as exc:

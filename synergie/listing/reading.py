@@ -23,10 +23,14 @@ SNIFF_BYTES = 64 * 1024
 # A record whose quotes are still open after this many physical lines is taken to be a
 # stray quote, not a quoted newline, so one bad character cannot swallow the whole file.
 MAX_LINES_PER_RECORD = 20
+# No listing row is anywhere near this long (a SIRENE row is ~300 bytes): a longer line, or
+# record over several lines, is rejected without ever being held whole in memory.
+MAX_RECORD_BYTES = 64 * 1024
 PROGRESS_EVERY_LINES = 20_000
 FAST_BLOCK_BYTES = 4 * 1024 * 1024
-MAX_CARRY_BYTES = 64 * 1024 * 1024
 REJECTS_KEPT_IN_REPORT = 200
+# How much of a rejected overlong line goes to the report and the rejects file.
+PREVIEW_BYTES = 200
 
 STAFF_BANDS: tuple[str, ...] = (
     "00", "01", "02", "03", "11", "12", "21", "22", "31", "32", "41", "42", "51", "52", "53",
@@ -145,6 +149,35 @@ class ImportReport:
 
 
 ProgressCallback = Callable[[int, int], None]
+# Called by the readers for a line they reject themselves: (line number, French reason, the
+# start of the line).
+ProblemCallback = Callable[[int, str, bytes], None]
+
+
+class UndecodableRecord(ValueError):
+    """A record holding bytes that are neither UTF-8 nor Windows-1252; the message is in French."""
+
+    def __init__(self, raw: bytes, position: int) -> None:
+        # Shown as the reading that leaves fewer characters unreadable (a UTF-8 row with one
+        # stray byte stays readable).
+        self.text = min(
+            (raw.decode(codec, errors="replace") for codec in ("utf-8", "cp1252")),
+            key=lambda text: text.count("\ufffd"),
+        )
+        super().__init__(
+            f"caractère illisible (octet 0x{raw[position]:02X} en position {position + 1}, "
+            "ni UTF-8 ni Windows-1252) : corrigez la ligne ou réenregistrez le fichier "
+            "au format « CSV UTF-8 »"
+        )
+
+
+def too_long_reason(size: int) -> str:
+    """The French reason given for a line or record over MAX_RECORD_BYTES."""
+    size_text, limit_text = (f"{n:,}".replace(",", " ") for n in (size, MAX_RECORD_BYTES))
+    return (
+        f"ligne beaucoup trop longue ({size_text} octets, au plus {limit_text}) : ignorée "
+        "sans être lue ; un guillemet ou un saut de ligne manque sans doute"
+    )
 
 
 # ── reading ────────────────────────────────────────────────────────────────────────────
@@ -158,11 +191,24 @@ def normalise_header(name: str) -> str:
 
 
 def decode_record(raw: bytes) -> str:
+    """Return ``raw`` decoded as UTF-8, else as Windows-1252; raise UndecodableRecord if neither."""
     # Excel exports in cp1252; one file may even mix both when rows were pasted in.
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
+        pass
+    try:
         return raw.decode("cp1252")
+    except UnicodeDecodeError as exc:  # 0x81, 0x8D, 0x8F, 0x90, 0x9D: undefined in cp1252
+        raise UndecodableRecord(raw, exc.start) from None
+
+
+def decode_leniently(raw: bytes) -> str:
+    """Return ``raw`` decoded as ``decode_record`` does, an unreadable byte shown as U+FFFD."""
+    try:
+        return decode_record(raw)
+    except UndecodableRecord as exc:
+        return exc.text
 
 
 def _open_binary(path: Path) -> IO[bytes]:
@@ -196,7 +242,7 @@ def detect_layout(path: Path) -> FileLayout:
         encoding = "utf-8" if exc.start >= len(head) - 3 else "cp1252"
     lines = head.removeprefix(b"\xef\xbb\xbf").splitlines()
     header_index = next(i for i, line in enumerate(lines) if line.strip())
-    header_text = decode_record(lines[header_index])
+    header_text = decode_leniently(lines[header_index])
     delimiter = max(";,\t|", key=header_text.count)
     if header_text.count(delimiter) == 0:
         raise ListingFileError(
@@ -265,45 +311,76 @@ def iter_records(
     prefilter: Callable[[bytes], bool] | None = None,
     on_bytes: Callable[[int], None] | None = None,
     stats: ReadStats | None = None,
+    record_fits: Callable[[bytes], bool] | None = None,
+    on_problem: ProblemCallback | None = None,
 ) -> Iterator[tuple[int, bytes]]:
     """Yield (first line number, raw record) for each non-blank record after the header.
 
     A record spans several physical lines when a quoted field holds a newline (an odd
-    number of quotes so far). Records the prefilter rules out are skipped undecoded.
+    number of quotes so far). When the quotes do not close within MAX_LINES_PER_RECORD
+    lines or MAX_RECORD_BYTES, or the record they close does not pass ``record_fits``,
+    the first line holds a stray quote: it is yielded alone (its parser will reject it)
+    and the lines after it are read again one by one, so a stray quote costs one row.
+    A line over MAX_RECORD_BYTES goes to ``on_problem`` and is skipped in small reads,
+    never held whole. Records the prefilter rules out are skipped undecoded.
     """
     stats = stats if stats is not None else ReadStats()
     line_no = 0
     consumed = 0
     pending: list[bytes] = []
-    pending_start = 0
-    for line in handle:
+    pending_start = pending_size = 0
+    readline = handle.readline
+
+    def settle_stray() -> Iterator[tuple[int, bytes]]:
+        # Not a quoted newline after all: give the first line back alone and read the
+        # others again as records of their own.
+        first, rest = pending[0], pending[1:]
+        pending.clear()
+        stats.records += 1
+        if prefilter is None or prefilter(first):
+            yield pending_start, first
+        yield from _reread(rest, pending_start + 1, prefilter, stats)
+
+    while line := readline(MAX_RECORD_BYTES + 1):
         line_no += 1
         consumed += len(line)
+        if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
+            size, preview = len(line), line[:PREVIEW_BYTES]
+            while (rest := readline(MAX_RECORD_BYTES)) and not rest.endswith(b"\n"):
+                size += len(rest)
+            size += len(rest)
+            consumed += size - len(line)
+            if line_no <= skip_lines:
+                continue
+            if pending:
+                yield from settle_stray()
+            stats.records += 1
+            if on_problem is not None:
+                on_problem(line_no, too_long_reason(size), preview)
+            continue
         if line_no <= skip_lines:
             continue
         if on_bytes is not None and line_no % PROGRESS_EVERY_LINES == 0:
             on_bytes(consumed)
         if pending:
             pending.append(line)
+            pending_size += len(line)
+            if line.count(b'"') % 2 == 0:
+                if len(pending) >= MAX_LINES_PER_RECORD or pending_size > MAX_RECORD_BYTES:
+                    yield from settle_stray()
+                continue
             record = b"".join(pending)
-            if record.count(b'"') % 2 == 0:
-                pending = []
-                stats.records += 1
-                if prefilter is None or prefilter(record):
-                    yield pending_start, record
-            elif len(pending) >= MAX_LINES_PER_RECORD:
-                # Not a quoted newline after all: give the first line back alone and
-                # re-read the others as records of their own.
-                first, rest = pending[0], pending[1:]
-                pending = []
-                stats.records += 1
-                if prefilter is None or prefilter(first):
-                    yield pending_start, first
-                yield from _reread(rest, pending_start + 1, prefilter, stats)
+            if record_fits is not None and not record_fits(record):
+                yield from settle_stray()
+                continue
+            pending.clear()
+            stats.records += 1
+            if prefilter is None or prefilter(record):
+                yield pending_start, record
             continue
         if line.count(b'"') % 2:
-            pending = [line]
-            pending_start = line_no
+            pending.append(line)
+            pending_start, pending_size = line_no, len(line)
             continue
         if not line.strip():
             continue
@@ -311,7 +388,7 @@ def iter_records(
         if prefilter is None or prefilter(line):
             yield line_no, line
     if pending:
-        yield from _reread(pending, pending_start, prefilter, stats)
+        yield from settle_stray()
     if on_bytes is not None:
         on_bytes(consumed)
 
@@ -343,6 +420,7 @@ def iter_matching_records(
     record_fits: Callable[[bytes], bool] | None = None,
     on_bytes: Callable[[int], None] | None = None,
     stats: ReadStats | None = None,
+    on_problem: ProblemCallback | None = None,
 ) -> Iterator[tuple[int, bytes]]:
     """Yield (first line number, raw record) for the records holding a ``pattern`` match.
 
@@ -351,7 +429,9 @@ def iter_matching_records(
     99% of rows outside the territory cost no Python work at all. A record starts
     where the number of quotes since the start of the file is even; when a stray quote
     breaks that rule the caller learns it (ParityLost, from the parser's column count
-    or an endless record) and reads the file line by line instead.
+    or an endless record) and reads the file line by line instead. A physical line longer
+    than MAX_RECORD_BYTES goes to ``on_problem`` and is skipped block by block, never held
+    whole; a longer record over several lines sends the caller back to line by line too.
     ``stats.records`` counts physical lines here (quoted newlines included).
     """
     stats = stats if stats is not None else ReadStats()
@@ -361,9 +441,25 @@ def iter_matching_records(
         consumed += len(handle.readline())
         line_base += 1
     carry = b""
+    skipped: tuple[int, bytes] | None = None  # inside an overlong line: (its size so far, start)
     while True:
         block = handle.read(FAST_BLOCK_BYTES)
         consumed += len(block)
+        if skipped is not None:
+            end = block.find(b"\n")
+            if end < 0 and block:
+                skipped = (skipped[0] + len(block), skipped[1])
+                continue
+            line_base += 1
+            stats.records += 1
+            if on_problem is not None:
+                size = skipped[0] + (end + 1 if end >= 0 else 0)
+                on_problem(line_base, too_long_reason(size), skipped[1])
+            skipped = None
+            block = block[end + 1 :] if end >= 0 else b""
+            if not block:
+                block = handle.read(FAST_BLOCK_BYTES)
+                consumed += len(block)
         buffer = carry + block
         final = not block
         limit = len(buffer) if final else buffer.rfind(b"\n") + 1
@@ -374,10 +470,13 @@ def iter_matching_records(
         else:
             cut, newlines = yield from _scan_block(buffer, limit, pattern, line_base, final)
         carry = buffer[cut:]
-        if len(carry) > MAX_CARRY_BYTES:
-            raise ParityLost
         stats.records += newlines
         line_base += newlines
+        if len(carry) > MAX_RECORD_BYTES:
+            if b"\n" in carry:  # a record over several lines, and far too long
+                raise ParityLost
+            # One line longer than a sane row: drop what we hold and skip to its end.
+            skipped, carry = (len(carry), carry[:PREVIEW_BYTES]), b""
         if on_bytes is not None:
             on_bytes(consumed - len(carry))
         if final:

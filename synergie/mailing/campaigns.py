@@ -168,13 +168,20 @@ class MailComposer:
             },
         )
 
-    def preflight(self) -> None:
-        """Render the step for a made-up recipient: a missing variable or template fails here."""
-        self.render(
-            Recipient(
-                0, "0" * 32, 0, "exemple@example.org", "Prénom Nom", "Entreprise exemple", "Commune"
-            )
+    def preflight(self) -> OutgoingEmail:
+        """The step's e-mail for a made-up recipient: a missing variable or template fails here.
+
+        The transport check then composes it with the From and Reply-To settings.
+        """
+        recipient = Recipient(
+            0, "0" * 32, 0, "exemple@example.org", "Prénom Nom", "Entreprise exemple", "Commune"
         )
+        sample = ClaimedMessage(
+            id=0, key="preflight", campaign_id=None, step=self.template, contact_id=0,
+            company_id=0, to_address=recipient.email, attempts=0, context=None,
+            message_id=new_message_id(sender_domain(self.settings)),
+        )  # fmt: skip
+        return self.compose(sample, recipient)
 
     def compose(self, message: ClaimedMessage, recipient: Recipient) -> OutgoingEmail:
         """The e-mail for one claimed outbox row."""

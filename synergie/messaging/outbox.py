@@ -8,6 +8,7 @@ the same step never send the same row twice.
     queued ──claim──▶ sending ──sent──▶ sent
        ▲                 │ transient (attempts left) ─▶ queued, later
        │                 │ transient (no attempts left) ─▶ failed
+       ├─ our fault ─────┤ (relay or settings refuse us) ─▶ queued as before the claim
        └─ lease expired ─┤ permanent ─▶ bounced
                          └ recipient opted out / company left ─▶ cancelled
 """
@@ -268,6 +269,38 @@ def renew_lease(
         )
         kept.update(row for (row,) in result)
     return kept
+
+
+def requeue_unanswered(
+    connection: sa.Connection, leases: dict[int, datetime], *, now: datetime, why: str
+) -> int:
+    """Put rows back in the queue as they were before the claim; return how many.
+
+    For rows the run claimed and must give back without blaming anyone (the relay or our
+    settings refused us): the attempt is not counted, the lease is released, and the row is
+    due at once. ``leases`` maps each row to the lease this run held it under: a row another
+    run has taken since is left alone.
+    """
+    done = 0
+    for row, held_until in leases.items():
+        result = connection.execute(
+            sa.update(MESSAGE)
+            .where(
+                MESSAGE.c.id == row,
+                MESSAGE.c.status == MessageStatus.SENDING.value,
+                MESSAGE.c.lease_until == held_until,
+            )
+            .values(
+                status=MessageStatus.QUEUED.value,
+                lease_until=None,
+                attempts=sa.case((MESSAGE.c.attempts > 0, MESSAGE.c.attempts - 1), else_=0),
+                next_attempt_at=now,
+                updated_at=now,
+                last_error=f"non envoyé, rien n'est reproché au destinataire : {why}"[:1000],
+            )
+        )
+        done += int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return done
 
 
 def next_retry_at(

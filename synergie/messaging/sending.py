@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,12 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from channels.base import Attachment, DeliveryResult, OutgoingEmail, OutgoingSms
+from channels.errors import (
+    DeliveryError,
+    PermanentDeliveryError,
+    RecipientOptedOutError,
+    SenderSideError,
+)
 from models.db import write_connection
 from models.enums import Channel, MessageStatus, Stage
 from synergie.messaging.outbox import (
@@ -28,8 +35,9 @@ from synergie.messaging.outbox import (
     new_message_id,
     record_delivery,
     renew_lease,
+    requeue_unanswered,
 )
-from synergie.settings import Settings
+from synergie.settings import Settings, SettingsError
 
 logger = logging.getLogger(__name__)
 _Sendable = TypeVar("_Sendable", bound=OutgoingEmail | OutgoingSms)
@@ -62,6 +70,88 @@ class RateLimiter:
             self.sleep(self._next - now)
             now = self._next
         self._next = now + self.interval
+
+
+# The same permanent refusal for this many different recipients in a row is about us (the
+# relay's policy, our sender, our content), not about each of them: the run stops.
+SAME_REFUSALS_IN_A_ROW = 3
+
+
+class SendingStopped(SettingsError):
+    """The relay or our settings refuse our messages: the run stopped, its rows wait in the queue."""
+
+    def __init__(self, error: DeliveryError, *, requeued: int) -> None:
+        super().__init__(
+            f"envoi arrêté : le serveur d'envoi ou nos réglages refusent nos messages ({error}). "
+            f"Aucun destinataire n'a été marqué ; {requeued} message(s) attendent dans la file. "
+            "Vérifiez SYNERGIE_MAIL_FROM, SYNERGIE_REPLY_TO, les modèles et les identifiants "
+            "du relais SMTP ou de Twilio, puis relancez l'envoi."
+        )
+        self.error = error
+        self.requeued = requeued
+
+
+_ANGLED = re.compile(r"<[^<>]*>")
+
+
+class FaultTriage:
+    """Tells, answer by answer, whether a refusal is about one recipient or about us.
+
+    A SenderSideError stops the batch at once. A permanent refusal is held back (not yet
+    recorded, so nobody is marked) while the next answers show whether the same wording
+    comes back for other recipients: at ``limit`` different recipients in a row (different
+    domains for e-mail, so that three stale addresses of one company are not taken for a
+    relay's policy) it is our fault too. Once stopped, nothing more is blamed on anyone.
+    """
+
+    def __init__(self, limit: int = SAME_REFUSALS_IN_A_ROW) -> None:
+        self.limit = limit
+        self.stopped: DeliveryError | None = None
+        self.held: list[DeliveryResult] = []
+        self._wording: tuple[object, ...] | None = None
+        self._who: set[str] = set()
+
+    def take(
+        self, result: DeliveryResult, address: str
+    ) -> tuple[list[DeliveryResult], list[DeliveryResult]]:
+        """Return the results to record now, and those to put back in the queue untouched."""
+        error = result.error
+        if self.stopped is not None:
+            return ([result] if error is None else []), ([] if error is None else [result])
+        if isinstance(error, SenderSideError):
+            self.stopped = error
+            return [], self._release() + [result]
+        if not isinstance(error, PermanentDeliveryError) or isinstance(
+            error, RecipientOptedOutError
+        ):
+            return self._release() + [result], []
+        wording = _wording(error, address)
+        flushed = self._release() if wording != self._wording else []
+        self._wording = wording
+        self.held.append(result)
+        self._who.add(address.rpartition("@")[2].lower() or address)
+        if len(self._who) >= self.limit:
+            self.stopped = SenderSideError(
+                f"the same refusal for {len(self.held)} different recipients in a row: "
+                f"{error.detail}",
+                code=error.code,
+            )
+            return flushed, self._release()
+        return flushed, []
+
+    def finish(self) -> list[DeliveryResult]:
+        """Return the refusals still held: the batch ended before they could be told apart."""
+        return self._release()
+
+    def _release(self) -> list[DeliveryResult]:
+        held, self.held, self._wording, self._who = self.held, [], None, set()
+        return held
+
+
+def _wording(error: DeliveryError, address: str) -> tuple[object, ...]:
+    """What makes two refusals the same, whoever they were about: class, code, text without the address."""
+    text = re.sub(re.escape(address), "", error.detail, flags=re.IGNORECASE)
+    return type(error), error.code, " ".join(_ANGLED.sub("<>", text).lower().split())
 
 
 @dataclass
@@ -115,7 +205,9 @@ def send_claimed(
 
     ``build`` reads what it needs from the connection before it returns; the iterable it
     returns may render each message lazily, when the backend asks for it (a pipelining
-    backend renders message k+1 while the server digests message k).
+    backend renders message k+1 while the server digests message k). When the answers show
+    that the fault is ours (FaultTriage), the batch stops, every row not sent goes back to
+    the queue as it was, no recipient is marked, and SendingStopped is raised.
     """
     outcome = BatchOutcome()
     with write_connection(engine) as connection:
@@ -134,20 +226,49 @@ def send_claimed(
         lease = LeaseKeeper(
             connection, claimed, held_until=claimed_at + policy.lease, lease=policy.lease, now=now
         )
+        triage = FaultTriage()
+        # Rows answered but not to be blamed, with the lease they were answered under (a
+        # row's lease is no longer renewed once it has its answer).
+        fences: dict[str, datetime] = {}
+        unanswered: dict[int, datetime] = {}
 
-        def record(result: DeliveryResult) -> None:
-            # Called before the next message can be accepted: a kill re-sends one at most.
-            lease.release(result.key)
+        def write(result: DeliveryResult) -> None:
             with connection.begin():
                 status = record_delivery(
                     connection, by_key[result.key], result, now=now(), max_attempts=policy.max_attempts,
                     retry_base=policy.retry_base, actor=policy.actor, contacted_stage=contacted_stage,
                 )  # fmt: skip
             outcome.add(status)
+
+        def record(result: DeliveryResult) -> None:
+            # Called before the next message can be accepted: a kill re-sends one at most.
+            lease.release(result.key)
+            if result.error is None and not triage.held and triage.stopped is None:
+                write(result)  # the hot path
+            else:
+                fences[result.key] = lease.held_until
+                settled, put_back = triage.take(result, by_key[result.key].to_address)
+                for each in settled:
+                    write(each)
+                unanswered.update((by_key[r.key].id, fences[r.key]) for r in put_back)
+                if triage.stopped is not None:
+                    lease.stop()
             if throttle is not None:
                 throttle.wait()
 
         backend.send_messages(lease.held(messages), on_result=record)
+        for each in triage.finish():
+            write(each)
+        if triage.stopped is not None:
+            unanswered.update((row, lease.held_until) for row in lease.unsent.values())
+            with connection.begin():
+                requeued = requeue_unanswered(
+                    connection, unanswered, now=now(), why=str(triage.stopped)
+                )
+            logger.error(
+                "sending stopped, %d message(s) back in the queue: %s", requeued, triage.stopped
+            )
+            raise SendingStopped(triage.stopped, requeued=requeued)
     return outcome
 
 
@@ -175,14 +296,21 @@ class LeaseKeeper:
         self.now = now
         self.held_until = held_until
         self.unsent = {message.key: message.id for message in claimed}
+        self.stopped = False
 
     def release(self, key: str) -> None:
         """``key`` has its answer: it no longer needs the lease."""
         self.unsent.pop(key, None)
 
+    def stop(self) -> None:
+        """Hand on no more messages: the rows left keep their lease until put back in the queue."""
+        self.stopped = True
+
     def held(self, messages: Iterable[_Sendable]) -> Iterator[_Sendable]:
-        """``messages``, each handed on only while this batch still holds its row."""
+        """``messages``, each handed on only while this batch still holds its row and is not stopped."""
         for message in messages:
+            if self.stopped:
+                return
             moment = self.now()
             if moment >= self.held_until - self.lease / 2:
                 self._renew(moment)

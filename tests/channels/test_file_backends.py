@@ -8,7 +8,7 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 from channels.base import EmailBackend, OutgoingEmail, OutgoingSms, SmsBackend
-from channels.errors import PermanentDeliveryError, TransientDeliveryError
+from channels.errors import PermanentDeliveryError, SenderSideError, TransientDeliveryError
 from channels.filebased import FileEmailBackend, FileSmsBackend, file_name_for
 
 MakeEmail = Callable[..., OutgoingEmail]
@@ -84,13 +84,27 @@ def test_a_failed_write_leaves_no_partial_file(tmp_path: Path, make_email: MakeE
     )  # and no temporary file left behind
 
 
-def test_an_uncomposable_email_is_permanent(tmp_path: Path, make_email: MakeEmail) -> None:
+def test_an_uncomposable_email_blames_the_recipient_only_for_its_address(
+    tmp_path: Path, make_email: MakeEmail
+) -> None:
     backend = FileEmailBackend(directory=tmp_path, sender=SENDER)
+    bad_address = make_email(1, to="two@@addresses")
+    bad_id = make_email(2, message_id="missing-brackets")  # made by us, not by the recipient
 
-    [result] = backend.send_messages([make_email(1, message_id="missing-brackets")])
+    address, ours = backend.send_messages([bad_address, bad_id])
 
-    assert isinstance(result.error, PermanentDeliveryError)
+    assert isinstance(address.error, PermanentDeliveryError)
+    assert isinstance(ours.error, SenderSideError)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_from_without_an_address_is_our_fault(tmp_path: Path, make_email: MakeEmail) -> None:
+    # Issue 9, item 2: this used to be a permanent failure, marking every recipient invalid.
+    backend = FileEmailBackend(directory=tmp_path, sender="Synergie sans adresse")
+
+    [result] = backend.send_messages([make_email(1)])
+
+    assert isinstance(result.error, SenderSideError)
 
 
 def test_one_sms_file_per_message(tmp_path: Path, make_sms: MakeSms) -> None:

@@ -9,6 +9,7 @@ from channels.base import EmailBackend, OutgoingEmail, OutgoingSms, SmsBackend
 from channels.errors import (
     PermanentDeliveryError,
     RecipientOptedOutError,
+    SenderSideError,
     TransientDeliveryError,
 )
 from channels.locmem import MemoryEmailBackend, MemorySmsBackend
@@ -41,9 +42,12 @@ def test_emails_land_in_the_outbox_except_chosen_failures(make_email: MakeEmail)
 def test_an_uncomposable_email_fails_like_a_real_backend(make_email: MakeEmail) -> None:
     backend = MemoryEmailBackend()
 
-    [result] = backend.send_messages([make_email(1, headers={"Subject": "twice"})])
+    ours, theirs = backend.send_messages(
+        [make_email(1, headers={"Subject": "twice"}), make_email(2, to="a@b, c@d")]
+    )
 
-    assert isinstance(result.error, PermanentDeliveryError)
+    assert isinstance(ours.error, SenderSideError)  # a header we wrote: not the recipient's fault
+    assert isinstance(theirs.error, PermanentDeliveryError)
     assert backend.outbox == []
 
 

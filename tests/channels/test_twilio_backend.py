@@ -10,8 +10,10 @@ import pytest
 
 from channels.base import OutgoingSms, SmsBackend
 from channels.errors import (
+    DeliveryError,
     PermanentDeliveryError,
     RecipientOptedOutError,
+    SenderSideError,
     TransientDeliveryError,
 )
 from channels.twilio_sms import TwilioSmsBackend
@@ -126,32 +128,35 @@ def test_unsubscribed_recipient_is_opted_out(
 
 
 @pytest.mark.parametrize(
-    ("code", "message"),
+    ("code", "message", "kind"),
     [
-        (21611, "This 'From' number has exceeded the maximum number of queued messages"),
-        (21606, "The 'From' phone number provided is not a valid message-capable number"),
+        (21611, "This 'From' number has exceeded the maximum number of queued messages",
+         TransientDeliveryError),
+        (21606, "The 'From' phone number provided is not a valid message-capable number",
+         SenderSideError),
     ],
-)
-def test_sender_side_4xx_is_transient(
+)  # fmt: skip
+def test_sender_side_4xx_never_blames_the_recipient(
     twilio_server: FakeTwilio,
     twilio_backend: TwilioSmsBackend,
     make_sms: MakeSms,
     code: int,
     message: str,
+    kind: type[DeliveryError],
 ) -> None:
     twilio_server.fail_number("+33600000001", code, message)
 
     [result] = twilio_backend.send_messages([make_sms(1)])
 
-    assert isinstance(result.error, TransientDeliveryError)
+    assert type(result.error) is kind
     assert result.error.code == code
 
 
-def test_bad_token_fails_the_batch_as_transient_after_one_request(
+def test_bad_token_fails_the_batch_as_ours_after_one_request(
     twilio_server: FakeTwilio, make_sms: MakeSms
 ) -> None:
-    # Wrong credentials are our configuration, not the recipient's fault: transient (the
-    # messages go out once fixed), and the rest of the batch is not even tried.
+    # Wrong credentials are our configuration, not the recipient's fault: SenderSideError (the
+    # outbox stops the run, the messages go out once fixed), and the rest is not even tried.
     backend = TwilioSmsBackend(
         account_sid=twilio_server.account_sid,
         auth_token="not-the-token",
@@ -161,7 +166,7 @@ def test_bad_token_fails_the_batch_as_transient_after_one_request(
 
     results = backend.send_messages([make_sms(i) for i in range(4)])
 
-    assert all(isinstance(r.error, TransientDeliveryError) for r in results)
+    assert all(isinstance(r.error, SenderSideError) for r in results)
     assert {r.error.code for r in results if r.error} == {20003}
     assert [r.status for r in twilio_server.requests] == [401]
     assert twilio_server.messages == []

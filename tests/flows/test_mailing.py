@@ -100,7 +100,8 @@ def test_a_run_sends_every_message_over_few_sessions_and_reports(
     )
     result = state.result()
     assert (result["enqueued"], result["run_sent"], result["sent"]) == (30, 30, 30)
-    assert len(smtp_server.messages) == 30 and smtp_server.ehlo_count == 3  # one EHLO per batch
+    # One EHLO per batch, and one for the preflight's MAIL FROM probe.
+    assert len(smtp_server.messages) == 30 and smtp_server.ehlo_count == 3 + 1
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(
             flow_run_filter=FlowRunFilter(
@@ -125,7 +126,7 @@ def test_batches_in_parallel_share_the_run_and_send_each_message_once(
     )
     assert result["run_sent"] == 40 and result["queued"] == 5  # max_per_run holds across batches
     assert len({m.message_id for m in smtp_server.messages}) == len(smtp_server.messages) == 40
-    assert smtp_server.ehlo_count == 4  # one session per batch of 10
+    assert smtp_server.ehlo_count == 4 + 1  # one session per batch of 10, one for the preflight
 
 
 def test_a_half_configured_smtp_fails_before_anything_is_claimed(
@@ -139,6 +140,33 @@ def test_a_half_configured_smtp_fails_before_anything_is_claimed(
     with pytest.raises(Exception, match="SYNERGIE_SMTP_HOST"):
         state.result()
     assert messages(sqlite_settings.db_url) == []
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("SYNERGIE_REPLY_TO", "eit@example.org, accueil@example.org"),
+        ("SYNERGIE_MAIL_FROM", "Économie positive"),  # with the file backend, no address at all
+    ],
+)
+def test_a_settings_typo_fails_before_anything_is_claimed_and_marks_nobody(
+    sqlite_settings, monkeypatch, setting: str, value: str
+) -> None:  # type: ignore[no-untyped-def]
+    # Issue 9, item 2: the preflight passed, every message failed to compose, and every
+    # contact got email_invalid_at.
+    from models import Contact
+
+    populate(sqlite_settings.db_url, 3)
+    monkeypatch.setenv(setting, value)
+    state = run_mailing(MailingParams(dry_run=False), return_state=True)
+    assert state.is_failed()
+    with pytest.raises(Exception, match=f"{setting} doit être une seule adresse"):
+        state.result()
+    assert messages(sqlite_settings.db_url) == []
+    engine = make_engine(sqlite_settings.db_url)
+    with Session(engine) as session:
+        assert [c for c in session.exec(select(Contact)) if c.email_invalid_at] == []
+    engine.dispose()
 
 
 def test_the_smtp_password_can_come_from_a_prefect_secret_block(
@@ -159,7 +187,8 @@ def test_the_smtp_password_can_come_from_a_prefect_secret_block(
         finally:
             Secret.delete(SMTP_PASSWORD_BLOCK)
         assert result["run_sent"] == 3 and len(server.messages) == 3
-        assert server.logins == ["relais"]  # one session for the one batch, logged in
+        # One session for the preflight, one for the one batch, each logged in.
+        assert server.logins == ["relais", "relais"]
     rows = messages(sqlite_settings.db_url)
     assert all("mot-de-passe" not in (m.last_error or "") for m in rows)
 

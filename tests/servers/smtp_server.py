@@ -110,6 +110,9 @@ class _State:
     refuse_connections: int = 0
     refuse_reply: str = "421 4.3.2 Service not available, closing channel"
     rcpt_replies: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+    every_rcpt_reply: str | None = None
+    mail_reply: str | None = None
+    refuse_logins: bool = False
     drop_message_ids: set[str] = field(default_factory=set)
     drop_next_messages: int = 0
     dropped: int = 0
@@ -181,6 +184,10 @@ class _Handler:
     ) -> str:
         if self.auth_required and not session.authenticated:
             return "530 5.7.0 Authentication required"
+        with self.state.lock:
+            refusal = self.state.mail_reply
+        if refusal is not None:
+            return refusal
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return "250 OK"
@@ -189,6 +196,8 @@ class _Handler:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         with self.state.lock:
+            if self.state.every_rcpt_reply is not None:
+                return self.state.every_rcpt_reply
             planned = self.state.rcpt_replies.get(address.lower())
             if planned is not None:
                 reply, times = planned
@@ -245,7 +254,9 @@ class SmtpTestServer:
     """An SMTP server on ``host``:``port`` (a free port by default) running in a thread.
 
     Faults apply at runtime: ``refuse_next_connections(n)`` greets with 421; ``reply_to_rcpt``
-    answers RCPT for an address with a chosen reply (e.g. 451 or 550); ``drop_during_data``
+    answers RCPT for an address with a chosen reply (e.g. 451 or 550), ``refuse_every_rcpt``
+    every RCPT ("550 relay denied"); ``refuse_mail_from`` answers MAIL FROM with a chosen
+    refusal; ``refuse_logins`` fails AUTH even with the right password; ``drop_during_data``
     hangs up after DATA for chosen Message-IDs or for the next n messages. With ``credentials``
     the server advertises AUTH (even without TLS) and requires it. ``tls="starttls"`` requires
     STARTTLS and ``tls="ssl"`` speaks TLS from the first byte, with a self-signed certificate
@@ -297,8 +308,11 @@ class SmtpTestServer:
         login, password = data.login.decode(), data.password.decode()
         with self._state.lock:
             self._state.logins.append(login)
+            refuse = self._state.refuse_logins
         # handled=False: let aiosmtpd answer 535 itself (its default, True, answers nothing).
-        return AuthResult(success=(login, password) == self.credentials, handled=False)
+        return AuthResult(
+            success=not refuse and (login, password) == self.credentials, handled=False
+        )
 
     def start(self) -> Self:
         """Start serving, then forget the connection the controller makes to check it is up."""
@@ -341,6 +355,21 @@ class SmtpTestServer:
         """Answer ``RCPT TO:<address>`` with ``reply`` (e.g. ``"550 5.1.1 No such user"``), always or ``times`` times."""
         with self._state.lock:
             self._state.rcpt_replies[address.lower()] = (reply, times)
+
+    def refuse_mail_from(self, reply: str | None = "550 5.7.1 Sender not allowed") -> None:
+        """Answer every ``MAIL FROM`` with ``reply`` (None: accept again)."""
+        with self._state.lock:
+            self._state.mail_reply = reply
+
+    def refuse_every_rcpt(self, reply: str | None = "550 5.7.1 Relaying denied") -> None:
+        """Answer every ``RCPT TO`` with ``reply``, whoever the recipient (None: accept again)."""
+        with self._state.lock:
+            self._state.every_rcpt_reply = reply
+
+    def refuse_logins(self, refuse: bool = True) -> None:
+        """Answer AUTH with 535 even for the right credentials (a revoked or expired login)."""
+        with self._state.lock:
+            self._state.refuse_logins = refuse
 
     def drop_during_data(self, *message_ids: str, next_messages: int = 0) -> None:
         """Hang up after DATA, before replying, for these Message-IDs and the next n messages."""

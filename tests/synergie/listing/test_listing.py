@@ -303,3 +303,26 @@ def test_validators_use_the_libraries_rules() -> None:
     assert clean_phone("03 80 61 00 00") == "+33380610000"
     with pytest.raises(ValueError):
         clean_phone("06 00 00")
+
+
+def test_rejects_csv_never_holds_a_formula(engine: sa.Engine, tmp_path: Path) -> None:
+    # Issue 9, item 4: each of these lines used to be written back verbatim, and Excel ran it.
+    leaders = [
+        '=HYPERLINK("https://exemple.invalid/fiche","Voir la fiche");Entreprise;21700',
+        "+33612345678;Entreprise plus;21700",
+        "-2+3;Entreprise moins;21700",
+        "@SUM(1+1);Entreprise arobase;21700",
+        "\t=1+1;Entreprise tabulation;21700",
+        "\r=1+1;Entreprise retour;21700",
+    ]
+    path = write_csv(
+        tmp_path / "formules.csv", "siret;raison_sociale;code_postal\n" + "\n".join(leaders) + "\n"
+    )
+    report = run(engine, path, tmp_path)
+    assert report.rejected == len(leaders)
+    assert report.rejects_path is not None
+    with open(report.rejects_path, encoding="utf-8-sig", newline="") as handle:
+        cells = [cell for row in csv.reader(handle, delimiter=";") for cell in row]
+    contents = cells[5::3]  # after the header: line, reason, content
+    assert contents == ["'" + line for line in leaders]
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]
