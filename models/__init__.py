@@ -1,10 +1,13 @@
 """Synergie's data: SQLModel tables, enums, the stage machine and the database plumbing."""
 
 from models.enums import (
+    ANSWER_LABELS_FR,
     STAGE_LABELS_FR,
     Activity,
+    Answer,
     CallOutcome,
     Channel,
+    MeetingStatus,
     MessageStatus,
     Partstat,
     Source,
@@ -18,8 +21,11 @@ from models.tables import (
     Campaign,
     Company,
     Contact,
+    Meeting,
     Message,
     OptOut,
+    Referral,
+    Registration,
     StaffMember,
     StageChange,
     TimeEntry,
@@ -27,6 +33,12 @@ from models.tables import (
 )
 
 __all__ = [
+    "ANSWER_LABELS_FR",
+    "Answer",
+    "Meeting",
+    "MeetingStatus",
+    "Referral",
+    "Registration",
     "Activity",
     "CallOutcome",
     "CallTask",

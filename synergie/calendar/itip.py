@@ -1,9 +1,13 @@
-"""Calendar invitations for site visits over e-mail (iTIP): REQUEST and CANCEL out, REPLY back in."""
+"""Calendar invitations over e-mail (iTIP) for visits and meetings: REQUEST and CANCEL out, REPLY back in.
+
+The one module that builds iCalendar documents: visits and quarterly meetings share ``Invitation``.
+"""
 
 from __future__ import annotations
 
 import calendar
 import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -29,9 +33,11 @@ from channels.mime import envelope_address, single_line
 
 __all__ = [
     "ALARM_BEFORE",
+    "MEETING_PRODID",
     "PRODID",
     "VISIT_DURATION",
     "InvalidReply",
+    "Invitation",
     "InvitationReply",
     "Participant",
     "Partstat",
@@ -39,6 +45,7 @@ __all__ = [
     "build_cancel",
     "build_request",
     "invitation_email_parts",
+    "meeting_uid",
     "parse_reply",
     "visit_description",
     "visit_summary",
@@ -46,6 +53,7 @@ __all__ = [
 ]
 
 PRODID = "-//Synergie//Visites//FR"
+MEETING_PRODID = "-//Synergie//Rencontres//FR"
 VISIT_DURATION = timedelta(hours=1)
 # The day before: the contact has to be on site and free, perhaps with waste invoices at hand;
 # a reminder minutes before an on-site visit comes too late to rearrange anything. Outlook and
@@ -76,8 +84,12 @@ class Participant:
 
 
 @dataclass(frozen=True, slots=True)
-class VisitInvitation:
-    """One version of a site visit's invitation; rescheduling or cancelling makes a revised one."""
+class Invitation:
+    """One version of an invitation (a visit, a meeting); rescheduling or cancelling makes a revised one.
+
+    ``attendee`` is the only ATTENDEE of this copy: companies invited to the same meeting never
+    see each other's addresses. ``what`` names the event in French error messages.
+    """
 
     uid: str
     start: datetime
@@ -91,6 +103,10 @@ class VisitInvitation:
     sequence: int = 0
     timezone: str = "Europe/Paris"
     alarm_before: timedelta | None = ALARM_BEFORE
+    prodid: str = PRODID
+    what: str = "la visite"
+    # ACCEPTED on the copy confirming a registration; a first invitation asks (NEEDS-ACTION).
+    attendee_partstat: str = "NEEDS-ACTION"
 
     def __post_init__(self) -> None:
         if not _UID.match(self.uid):
@@ -100,14 +116,14 @@ class VisitInvitation:
         if self.sequence < 0:
             raise ValueError(f"SEQUENCE ne peut pas être négatif : {self.sequence}")
         if self.start.tzinfo is None or self.end.tzinfo is None:
-            raise ValueError("le début et la fin de la visite doivent porter un fuseau horaire")
+            raise ValueError(f"le début et la fin de {self.what} doivent porter un fuseau horaire")
         # In UTC: aware datetimes sharing a tzinfo compare by wall clock, blind to DST.
         if self.end.astimezone(UTC) <= self.start.astimezone(UTC):
-            raise ValueError("la fin de la visite doit suivre son début")
+            raise ValueError(f"la fin de {self.what} doit suivre son début")
         if _known_zone(self.timezone) is None:
             raise ValueError(f"fuseau horaire inconnu : {self.timezone!r} (exemple : Europe/Paris)")
         if self.alarm_before is not None and self.alarm_before < timedelta(0):
-            raise ValueError("le rappel doit précéder la visite (alarm_before >= 0)")
+            raise ValueError(f"le rappel doit précéder {self.what} (alarm_before >= 0)")
         for role, person in (("l'organisateur", self.organizer), ("le contact", self.attendee)):
             try:
                 envelope_address(person.email)
@@ -129,7 +145,7 @@ class VisitInvitation:
         programme_name: str,
         sequence: int = 0,
         timezone: str = "Europe/Paris",
-    ) -> VisitInvitation:
+    ) -> Invitation:
         """Return the invitation to a one-hour visit, with its stable UID and French texts."""
         return cls(
             uid=visit_uid(visit_id, domain),
@@ -151,13 +167,17 @@ class VisitInvitation:
 
     def revised(
         self, *, start: datetime | None = None, end: datetime | None = None
-    ) -> VisitInvitation:
+    ) -> Invitation:
         """Return the next version (SEQUENCE + 1), moved to ``start`` keeping its length if given."""
         new_start = self.start if start is None else start
         # Elapsed time, in UTC: wall-clock arithmetic would stretch a visit across a DST change.
         length = self.end.astimezone(UTC) - self.start.astimezone(UTC)
         new_end = end if end is not None else new_start.astimezone(UTC) + length
         return replace(self, sequence=self.sequence + 1, start=new_start, end=new_end)
+
+
+# Visits used the name first; it stays for them (one type, one module, for every invitation).
+VisitInvitation = Invitation
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +197,17 @@ def visit_uid(visit_id: int, domain: str) -> str:
     """Return the UID of a visit, the same for every version of its invitation."""
     if isinstance(visit_id, bool) or not isinstance(visit_id, int) or visit_id < 1:
         raise ValueError(f"identifiant de visite invalide : {visit_id!r}")
+    return f"visite-{visit_id}@{_host(domain)}"
+
+
+def meeting_uid(domain: str) -> str:
+    """Return a new random UID for a meeting, kept by every version of its invitations."""
+    # Random, not derived from the row id: two territories (or a rebuilt database) must never
+    # send two different meetings under one UID, which calendars would merge.
+    return f"rencontre-{uuid.uuid4().hex}@{_host(domain)}"
+
+
+def _host(domain: str) -> str:
     host = domain.strip().lower().rstrip(".")
     try:
         host = host.encode("idna").decode("ascii")
@@ -184,7 +215,7 @@ def visit_uid(visit_id: int, domain: str) -> str:
         raise ValueError(f"nom de domaine invalide : {domain!r}") from exc
     if not _HOSTNAME.match(host):
         raise ValueError(f"nom de domaine invalide : {domain!r}")
-    return f"visite-{visit_id}@{host}"
+    return host
 
 
 def visit_summary(programme_name: str, company: str) -> str:
@@ -219,12 +250,12 @@ def _french_length(duration: timedelta) -> str:
     return f"de {minutes} minutes"
 
 
-def build_request(invitation: VisitInvitation, *, now: datetime) -> bytes:
+def build_request(invitation: Invitation, *, now: datetime) -> bytes:
     """Return the METHOD:REQUEST document inviting the attendee, as bytes to send."""
     return _build(invitation, now=now, method="REQUEST")
 
 
-def build_cancel(invitation: VisitInvitation, *, now: datetime) -> bytes:
+def build_cancel(invitation: Invitation, *, now: datetime) -> bytes:
     """Return the METHOD:CANCEL document withdrawing the visit; its SEQUENCE must be above 0."""
     if invitation.sequence < 1:
         # Clients drop a CANCEL whose SEQUENCE is not above the REQUEST's (RFC 5546 §2.1.5).
@@ -261,7 +292,7 @@ def parse_reply(data: bytes) -> InvitationReply:
         raise InvalidReply(f"Réponse d'agenda illisible : {exc}") from exc
 
 
-def _build(invitation: VisitInvitation, *, now: datetime, method: str) -> bytes:
+def _build(invitation: Invitation, *, now: datetime, method: str) -> bytes:
     """Return the serialised calendar for ``invitation`` with ``method``."""
     if now.tzinfo is None:
         raise ValueError("now doit porter un fuseau horaire")
@@ -274,7 +305,7 @@ def _build(invitation: VisitInvitation, *, now: datetime, method: str) -> bytes:
         cn=_parameter_text(invitation.attendee.name) or None,
         role="REQ-PARTICIPANT",
         # A CANCEL asks for no answer (RFC 5546 §3.2.5).
-        partstat=None if cancelling else "NEEDS-ACTION",
+        partstat=None if cancelling else invitation.attendee_partstat,
         rsvp=None if cancelling else True,
     )
     organizer = vCalAddress.new(
@@ -308,7 +339,7 @@ def _build(invitation: VisitInvitation, *, now: datetime, method: str) -> bytes:
         transparency=TRANSP.OPAQUE,
         subcomponents=alarms,
     )
-    document = Calendar.new(prodid=PRODID, method=method, subcomponents=[event])
+    document = Calendar.new(prodid=invitation.prodid, method=method, subcomponents=[event])
     # Calendar.new adds a random calendar UID (RFC 7986); without it the same invitation and
     # clock always give the same bytes, so a re-rendered outbox row is identical.
     del document["UID"]

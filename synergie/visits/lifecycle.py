@@ -18,7 +18,7 @@ from models.enums import Activity, CallOutcome, Channel, Partstat, Stage, VisitS
 from models.tables import CallTask, Company, Contact, StaffMember, TimeEntry, Visit
 from synergie.calendar.itip import (
     Participant,
-    VisitInvitation,
+    Invitation,
     build_cancel,
     build_request,
     invitation_email_parts,
@@ -356,8 +356,8 @@ def _location(company: Company) -> str:
 
 def _invitation(
     visit: Visit, company: Company, contact: Contact, staff: StaffMember, settings: Settings
-) -> VisitInvitation:
-    return VisitInvitation.for_visit(
+) -> Invitation:
+    return Invitation.for_visit(
         visit_id=visit.id,  # type: ignore[arg-type]
         domain=sender_domain(settings),
         start=visit.starts_at,
