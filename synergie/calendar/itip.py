@@ -165,9 +165,7 @@ class Invitation:
             timezone=timezone,
         )
 
-    def revised(
-        self, *, start: datetime | None = None, end: datetime | None = None
-    ) -> Invitation:
+    def revised(self, *, start: datetime | None = None, end: datetime | None = None) -> Invitation:
         """Return the next version (SEQUENCE + 1), moved to ``start`` keeping its length if given."""
         new_start = self.start if start is None else start
         # Elapsed time, in UTC: wall-clock arithmetic would stretch a visit across a DST change.

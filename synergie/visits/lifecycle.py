@@ -17,8 +17,8 @@ from models.companies import move_company
 from models.enums import Activity, CallOutcome, Channel, Partstat, Stage, VisitStatus
 from models.tables import CallTask, Company, Contact, StaffMember, TimeEntry, Visit
 from synergie.calendar.itip import (
-    Participant,
     Invitation,
+    Participant,
     build_cancel,
     build_request,
     invitation_email_parts,
