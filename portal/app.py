@@ -22,7 +22,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from models.db import write_transaction
 from models.enums import Channel
 from models.tables import Company, Contact, OptOut
-from portal.events import OptOutEvent, emit_opt_out
+from portal.events import MeetingEvent, OptOutEvent, emit_meeting_event, emit_opt_out
+from portal.meetings import add_meeting_pages
 from synergie.messaging.links import UNSUBSCRIBE, InvalidToken, read_token
 from synergie.messaging.optouts import opt_out, opt_out_company
 from synergie.settings import Settings
@@ -153,8 +154,9 @@ def create_app(
     engine: sa.Engine,
     emit: Callable[[OptOutEvent], None] | None = None,
     clock: Callable[[], datetime] | None = None,
+    emit_meeting: Callable[[MeetingEvent], None] | None = None,
 ) -> FastAPI:
-    """Return the portal app on ``engine``; ``emit`` receives opt-out events (default: Prefect)."""
+    """Return the portal app on ``engine``; ``emit`` and ``emit_meeting`` receive its events (default: Prefect)."""
     key = settings.link_signing_key  # read now: a missing production key fails at start-up
     emitter = emit if emit is not None else emit_opt_out
     now = clock if clock is not None else (lambda: datetime.now(UTC))
@@ -319,4 +321,8 @@ def create_app(
             recorded_at=_french_datetime(recorded.at if recorded else moment, settings),
         )
 
+    add_meeting_pages(
+        app, settings=settings, engine=engine, render=render, writing=writing, now=now,
+        emit=emit_meeting if emit_meeting is not None else emit_meeting_event,
+    )  # fmt: skip
     return app

@@ -149,6 +149,8 @@ def create_referral(
             "Seules les entreprises inscrites à la rencontre peuvent y inviter une entreprise."
         )
     company = _known_company(session, form)
+    if company is not None and company.id == referrer.company_id:
+        raise ReferralRefused({"company_name": "Invitez une autre entreprise que la vôtre."})
     new_company = company is None
     if company is None:
         company = Company(
@@ -159,8 +161,6 @@ def create_referral(
         )  # fmt: skip
         session.add(company)
         session.flush()
-    if company.id == referrer.company_id:
-        raise ReferralRefused({"company_name": "Invitez une autre entreprise que la vôtre."})
     identity = f"email:{form.email}"
     contact = session.exec(
         select(Contact).where(Contact.company_id == company.id, Contact.identity == identity)
