@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from synergie.cli import calls, demo, listing, mailing, portal, reporting, visits
+from synergie.cli import calls, demo, listing, mailing, meetings, portal, reporting, visits
 from synergie.cli.common import CliError, err
 from synergie.settings import SettingsError
 
@@ -24,6 +24,7 @@ app.add_typer(calls.callers_app, name="callers")
 app.add_typer(calls.calls_app, name="calls")
 app.add_typer(visits.staff_app, name="staff")
 app.add_typer(visits.visits_app, name="visits")
+app.add_typer(meetings.meetings_app, name="meetings")
 
 
 def main() -> None:

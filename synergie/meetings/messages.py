@@ -410,26 +410,30 @@ def queue_cancellations(
     return _enqueue(session, rows, now)
 
 
-def _upcoming(session: Session, *, after: datetime, before: datetime) -> list[Meeting]:
+def _upcoming(
+    session: Session, *, after: datetime, before: datetime, meeting_id: int | None = None
+) -> list[Meeting]:
+    query = (
+        select(Meeting) if meeting_id is None else select(Meeting).where(Meeting.id == meeting_id)
+    )
     return list(
         session.exec(
-            select(Meeting)
-            .where(
+            query.where(
                 Meeting.status == MeetingStatus.INVITED,
                 col(Meeting.starts_at) > after,
                 col(Meeting.starts_at) <= before,
-            )
-            .order_by(col(Meeting.starts_at))
+            ).order_by(col(Meeting.starts_at))
         ).all()
     )
 
 
 def queue_week_reminders(
-    *, session: Session, settings: Settings, templates: MailTemplates, now: datetime
-) -> int:
+    *, session: Session, settings: Settings, templates: MailTemplates, now: datetime,
+    meeting_id: int | None = None,
+) -> int:  # fmt: skip
     """Queue the reminder e-mail to companies that have not answered, once, in the week before each meeting."""
     added = 0
-    for meeting in _upcoming(session, after=now, before=now + WEEK_BEFORE):
+    for meeting in _upcoming(session, after=now, before=now + WEEK_BEFORE, meeting_id=meeting_id):
         context = {"meeting": meeting_context(meeting, settings, _host(session, meeting)),
                    "programme": programme_context(settings)}  # fmt: skip
         domain = sender_domain(settings)
@@ -484,8 +488,9 @@ def _mobile(phone: str | None) -> str | None:
 
 
 def queue_day_before_sms(
-    *, session: Session, settings: Settings, templates: SmsTemplates, now: datetime
-) -> int:
+    *, session: Session, settings: Settings, templates: SmsTemplates, now: datetime,
+    meeting_id: int | None = None,
+) -> int:  # fmt: skip
     """Queue the SMS reminder to each registered contact with a mobile number, for tomorrow's meetings."""
     tz = settings.tz
     tomorrow = (now.astimezone(tz) + timedelta(days=1)).date()
@@ -494,7 +499,10 @@ def queue_day_before_sms(
     added = 0
     domain = sender_domain(settings)
     for meeting in _upcoming(
-        session, after=max(now, start - timedelta(microseconds=1)), before=end
+        session,
+        after=max(now, start - timedelta(microseconds=1)),
+        before=end,
+        meeting_id=meeting_id,
     ):
         if meeting.starts_at < start:
             continue
