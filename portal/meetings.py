@@ -27,7 +27,7 @@ from synergie.meetings.registrations import (
     record_answer,
     waiting_position,
 )
-from synergie.messaging.links import REFERRAL, RSVP, InvalidToken, read_token, referral_url
+from synergie.messaging.links import REFERRAL, RSVP, InvalidToken, meeting_token, read_token
 from synergie.settings import Settings
 
 __all__ = ["add_meeting_pages"]
@@ -200,7 +200,8 @@ def add_meeting_pages(
                 view = {"answer": registration.status.value, "people": registration.people,
                         "position": outcome.position, "company_name": company.name,
                         "meeting": meeting_view(meeting), "changed": outcome.changed,
-                        "referral_url": referral_url(settings, contact.public_id, meeting_id)
+                        # Relative: the page stays on the host the person reached.
+                        "referral_url": "/parrainage/" + meeting_token(settings, REFERRAL, contact.public_id, meeting_id)
                         if registration.status == Answer.REGISTERED else "",
                         "change_url": f"/reunion/{token}"}  # fmt: skip
                 event = MeetingEvent(
