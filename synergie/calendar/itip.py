@@ -8,7 +8,7 @@ from __future__ import annotations
 import calendar
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
@@ -43,6 +43,7 @@ __all__ = [
     "Partstat",
     "VisitInvitation",
     "build_cancel",
+    "build_for_attendees",
     "build_request",
     "invitation_email_parts",
     "meeting_uid",
@@ -262,9 +263,18 @@ def build_cancel(invitation: Invitation, *, now: datetime) -> bytes:
 
 
 def invitation_email_parts(
-    ics: bytes, *, filename: str = "invitation.ics"
+    ics: bytes, *, filename: str = "invitation.ics", method: str | None = None
 ) -> tuple[tuple[tuple[bytes, str], ...], tuple[Attachment, ...]]:
-    """Return ``OutgoingEmail.alternatives`` and ``.attachments`` carrying ``ics`` (method read from it)."""
+    """Return ``OutgoingEmail.alternatives`` and ``.attachments`` carrying ``ics`` (method read from it).
+
+    ``method`` may be given by a caller that built ``ics`` here and knows it: reading the
+    document back costs more than building it.
+    """
+    if method is not None:
+        if method not in _METHODS:
+            raise ValueError(f"METHOD attendu : REQUEST ou CANCEL, trouvé : {method}")
+        alternative = (ics, f"text/calendar; method={method}; charset=utf-8")
+        return (alternative,), (Attachment(filename, ics, "application/ics"),)
     # The text/calendar alternative with method= is what makes Outlook and Gmail show accept /
     # decline; the application/ics attachment serves clients that only offer files. Reading the
     # method from the document keeps the Content-Type and METHOD from ever disagreeing.
@@ -298,14 +308,7 @@ def _build(invitation: Invitation, *, now: datetime, method: str) -> bytes:
     start = _wall_time(invitation.start, zone)
     end = _wall_time(invitation.end, zone)
     cancelling = method == "CANCEL"
-    attendee = vCalAddress.new(
-        envelope_address(invitation.attendee.email),
-        cn=_parameter_text(invitation.attendee.name) or None,
-        role="REQ-PARTICIPANT",
-        # A CANCEL asks for no answer (RFC 5546 §3.2.5).
-        partstat=None if cancelling else invitation.attendee_partstat,
-        rsvp=None if cancelling else True,
-    )
+    attendee = _attendee(invitation, cancelling=cancelling)
     organizer = vCalAddress.new(
         envelope_address(invitation.organizer.email),
         cn=_parameter_text(invitation.organizer.name) or None,
@@ -352,6 +355,50 @@ def _build(invitation: Invitation, *, now: datetime, method: str) -> bytes:
     if document.get_missing_tzids():
         raise ValueError(f"pas de VTIMEZONE pour {invitation.timezone!r}")
     return document.to_ical()
+
+
+def _attendee(invitation: Invitation, *, cancelling: bool) -> vCalAddress:
+    """Return the ATTENDEE of ``invitation``'s copy: its one contact, asked to answer unless cancelling."""
+    return vCalAddress.new(
+        envelope_address(invitation.attendee.email),
+        cn=_parameter_text(invitation.attendee.name) or None,
+        role="REQ-PARTICIPANT",
+        # A CANCEL asks for no answer (RFC 5546 §3.2.5).
+        partstat=None if cancelling else invitation.attendee_partstat,
+        rsvp=None if cancelling else True,
+    )
+
+
+def _attendee_line(invitation: Invitation, *, cancelling: bool) -> bytes:
+    """Return the ATTENDEE content line of ``invitation``'s copy, folded, as icalendar writes it."""
+    return Event().content_line("ATTENDEE", _attendee(invitation, cancelling=cancelling)).to_ical()
+
+
+def build_for_attendees(
+    invitation: Invitation,
+    attendees: Sequence[Participant],
+    *,
+    now: datetime,
+    method: str = "REQUEST",
+) -> Iterator[bytes]:
+    """Yield, for each attendee in turn, the REQUEST (or CANCEL) naming only them as ATTENDEE.
+
+    The same bytes as ``build_request(replace(invitation, attendee=a))`` for each one, but the
+    document is built once and only its ATTENDEE line is written per attendee: thousands of
+    invitations to one meeting cost little more than one.
+    """
+    if method not in _METHODS:
+        raise ValueError(f"METHOD attendu : REQUEST ou CANCEL, trouvé : {method}")
+    cancelling = method == "CANCEL"
+    template = (
+        build_cancel(invitation, now=now) if cancelling else build_request(invitation, now=now)
+    )
+    own = _attendee_line(invitation, cancelling=cancelling)
+    if template.count(own) != 1:  # pragma: no cover (icalendar writes one ATTENDEE line)
+        raise ValueError("ATTENDEE introuvable dans le document")
+    for person in attendees:
+        copy = replace(invitation, attendee=person)  # validates the address like a full build
+        yield template.replace(own, _attendee_line(copy, cancelling=cancelling))
 
 
 def _wall_time(value: datetime, zone: ZoneInfo) -> datetime:

@@ -15,13 +15,14 @@ key taken and sends nothing more.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import phonenumbers
 import sqlalchemy as sa
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from models.enums import Answer, Channel, MeetingStatus
@@ -30,8 +31,7 @@ from synergie.calendar.itip import (
     MEETING_PRODID,
     Invitation,
     Participant,
-    build_cancel,
-    build_request,
+    build_for_attendees,
     invitation_email_parts,
 )
 from synergie.mailing.campaigns import sender_domain
@@ -109,14 +109,6 @@ def meeting_invitation(
     accepted: bool = False,
 ) -> Invitation:
     """Return this contact's copy of the meeting's calendar invitation (the only ATTENDEE in it)."""
-    links = "\n".join(
-        f"{label} : {rsvp_url(settings, contact.public_id, meeting.id, choice)}"  # type: ignore[arg-type]
-        for label, choice in (
-            ("Je viens", "oui"),
-            ("Je ne viens pas", "non"),
-            ("Peut-être", "peut-etre"),
-        )
-    )
     return Invitation(
         uid=meeting.uid,
         start=meeting.starts_at,
@@ -126,14 +118,33 @@ def meeting_invitation(
         company=company.name,
         location=meeting.place,
         summary=f"{meeting.title} — {settings.programme_name}",
-        description=f"{meeting.format}. {meeting.agenda}\n\nVotre réponse :\n{links}\n"
-        f"Contact : {settings.officer_name}, {settings.officer_phone}.",
+        # The same for every copy (personal answer links are in the e-mail), so that one
+        # document per version is built and only its ATTENDEE line differs (build_for_attendees).
+        description=f"{meeting.format}. {meeting.agenda}\n\nRépondez avec les boutons de l'e-mail "
+        f"d'invitation. Contact : {settings.officer_name}, {settings.officer_phone}.",
         sequence=meeting.sequence,
         timezone=settings.timezone,
         prodid=MEETING_PRODID,
         what="la rencontre",
         attendee_partstat="ACCEPTED" if accepted else "NEEDS-ACTION",
     )
+
+
+def _calendars(
+    meeting: Meeting, recipients: Sequence[Recipient], *, settings: Settings, now: datetime,
+    accepted: bool = False, method: str = "REQUEST",
+) -> Iterator[bytes]:  # fmt: skip
+    """Yield each recipient's copy of the meeting's calendar document, the document built once."""
+    if not recipients:
+        return iter(())
+    first = recipients[0]
+    invitation = meeting_invitation(
+        meeting, settings=settings, contact=first.contact, company=first.company, accepted=accepted
+    )
+    people = [
+        Participant(r.contact.name or r.company.name, r.contact.email or "") for r in recipients
+    ]
+    return build_for_attendees(invitation, people, now=now, method=method)
 
 
 def _links(settings: Settings, contact: Contact, meeting: Meeting) -> dict[str, str]:
@@ -219,13 +230,12 @@ def _host(session: Session, meeting: Meeting) -> Company | None:
 
 def _invitation_content(
     *, meeting: Meeting, recipient: Recipient, settings: Settings, templates: MailTemplates,
-    now: datetime, context: dict[str, Any], referrer: str | None = None,
+    ics: bytes, context: dict[str, Any], referrer: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     contact, company = recipient.contact, recipient.company
-    ics = build_request(
-        meeting_invitation(meeting, settings=settings, contact=contact, company=company), now=now
+    alternatives, attachments = invitation_email_parts(
+        ics, filename="invitation.ics", method="REQUEST"
     )
-    alternatives, attachments = invitation_email_parts(ics, filename="invitation.ics")
     rendered = templates.render(
         INVITATION_TEMPLATE,
         {**context, "company": company, "contact": contact, "referrer": referrer,
@@ -263,19 +273,30 @@ def queue_invitations(
                 recipient=recipient,
                 settings=settings,
                 templates=templates,
-                now=now,
+                ics=ics,
                 context=context,
                 referrer=(referrers or {}).get(recipient.company.id or 0),
             ),
         )  # fmt: skip
-        for recipient in recipients
+        for recipient, ics in zip(
+            recipients, _calendars(meeting, recipients, settings=settings, now=now), strict=True
+        )
     )
     added = _enqueue(session, rows, now)
+    first_time = sorted(
+        {r.registration.id or 0 for r in recipients if r.registration.invited_at is None}
+    )
+    for start in range(0, len(first_time), 1000):
+        session.execute(
+            sa.update(Registration)
+            .where(col(Registration.id).in_(first_time[start : start + 1000]))
+            .values(invited_at=now)
+            .execution_options(synchronize_session=False)
+        )
     for recipient in recipients:
         if recipient.registration.invited_at is None:
-            recipient.registration.invited_at = now
-            session.add(recipient.registration)
-    session.flush()
+            # What the UPDATE wrote, told to the loaded rows without making them dirty.
+            set_committed_value(recipient.registration, "invited_at", now)
     return added
 
 
@@ -308,6 +329,14 @@ def queue_answer_confirmations(
                "programme": programme_context(settings)}  # fmt: skip
     domain = sender_domain(settings)
     rows = []
+    registered = [r for r in recipients if r.registration.status == Answer.REGISTERED]
+    calendars = dict(
+        zip(
+            (r.contact.id for r in registered),
+            _calendars(meeting, registered, settings=settings, now=now, accepted=True),
+            strict=True,
+        )
+    )
     for recipient in recipients:
         registration, contact, company = (
             recipient.registration,
@@ -318,11 +347,9 @@ def queue_answer_confirmations(
         alternatives: tuple[tuple[bytes, str], ...] = ()
         attachments: tuple[Any, ...] = ()
         if status == Answer.REGISTERED:
-            ics = build_request(
-                meeting_invitation(meeting, settings=settings, contact=contact, company=company, accepted=True),
-                now=now,
-            )  # fmt: skip
-            alternatives, attachments = invitation_email_parts(ics, filename="invitation.ics")
+            alternatives, attachments = invitation_email_parts(
+                calendars[contact.id], filename="invitation.ics", method="REQUEST"
+            )
         rendered = templates.render(
             ANSWER_TEMPLATE,
             {**context, "company": company, "contact": contact, "status": status.value,
@@ -377,13 +404,12 @@ def queue_cancellations(
                "programme": programme_context(settings)}  # fmt: skip
     domain = sender_domain(settings)
     rows = []
-    for recipient in recipients:
+    cancels = _calendars(meeting, recipients, settings=settings, now=now, method="CANCEL")
+    for recipient, ics in zip(recipients, cancels, strict=True):
         contact, company = recipient.contact, recipient.company
-        ics = build_cancel(
-            meeting_invitation(meeting, settings=settings, contact=contact, company=company),
-            now=now,
+        alternatives, attachments = invitation_email_parts(
+            ics, filename="annulation.ics", method="CANCEL"
         )
-        alternatives, attachments = invitation_email_parts(ics, filename="annulation.ics")
         rendered = templates.render(
             CANCELLATION_TEMPLATE,
             {**context, "company": company, "contact": contact,
