@@ -31,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.mailing_bench import (
+from bench.mailing_bench import (  # noqa: E402 (after the path is set)
     environment,
     median,
     populate,
@@ -39,7 +39,7 @@ from bench.mailing_bench import (
     smtp_server,
     stats,
     warm_api,
-)  # noqa: E402
+)
 
 
 def populate_meeting(url: str, count: int) -> int:
