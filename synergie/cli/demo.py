@@ -289,8 +289,9 @@ def _demo_meetings(settings: Settings) -> None:
             "11. Rencontre d'octobre : chaque participant invite une entreprise de son réseau."
         )
         for referral, company, by in summary.referrals:
-            state = "invitation envoyée" if referral.invited_at else "en attente"
-            console.print(f"   {by.name} invite {company.name} ({state}).")
+            console.print(
+                f"   {by.name} invite {company.name} ({summary.referral_state(referral)})."
+            )
     console.print(
         "   « synergie meetings show N » montre inscrits, attente, refus et recommandations."
     )

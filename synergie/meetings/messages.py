@@ -148,10 +148,9 @@ def _calendars(
 
 
 def _links(settings: Settings, contact: Contact, meeting: Meeting) -> dict[str, str]:
-    return {
-        name: rsvp_url(settings, contact.public_id, meeting.id, choice)  # type: ignore[arg-type]
-        for name, choice in (("yes", "oui"), ("no", "non"), ("maybe", "peut-etre"))
-    }
+    # One signed token, three answers: the path after it only preselects the page's choice.
+    base = rsvp_url(settings, contact.public_id, meeting.id, "oui").removesuffix("/oui")  # type: ignore[arg-type]
+    return {"yes": f"{base}/oui", "no": f"{base}/non", "maybe": f"{base}/peut-etre"}
 
 
 def _row(

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from models.enums import Answer, Stage
-from models.tables import Company, Meeting, Referral, Registration
+from models.enums import Answer, MessageStatus, Stage
+from models.tables import Company, Meeting, Message, Referral, Registration
 from synergie.calendar.itip import meeting_uid
 
 __all__ = [
@@ -234,6 +234,15 @@ class MeetingSummary:
     host: str | None
     rows: list[tuple[Registration, Company]]
     referrals: list[tuple[Referral, Company, Company]]  # referral, referred, referrer
+    invitations_sent: frozenset[int] = frozenset()  # contacts whose invitation left
+
+    def referral_state(self, referral: Referral) -> str:
+        """Return, in French, where the referred company's invitation stands."""
+        if referral.contact_id in self.invitations_sent:
+            return "invitation envoyée"
+        if referral.invited_at is not None:
+            return "pas d'envoi (refuse les messages ou a quitté la démarche)"
+        return "invitation en attente"
 
     def of(self, answer: Answer) -> list[tuple[Registration, Company]]:
         return [(r, c) for r, c in self.rows if r.status == answer and not r.removed]
@@ -264,4 +273,14 @@ def summarise(*, session: Session, meeting: Meeting) -> MeetingSummary:
         if by is not None:
             referrals.append((referral, company, by))
     host = session.get(Company, meeting.host_company_id) if meeting.host_company_id else None
-    return MeetingSummary(meeting, host.name if host else None, rows, referrals)
+    sent = session.exec(
+        select(Message.contact_id).where(
+            col(Message.step).startswith(f"reunion-{meeting.id}-invitation-"),
+            Message.status == MessageStatus.SENT,
+            col(Message.contact_id).in_([r.contact_id for r, _, _ in referrals]),
+        )
+    ).all()
+    return MeetingSummary(
+        meeting, host.name if host else None, rows, referrals,
+        frozenset(c for c in sent if c is not None),
+    )  # fmt: skip

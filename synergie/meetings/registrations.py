@@ -24,6 +24,7 @@ __all__ = [
     "lock_meeting",
     "promote_waiting",
     "record_answer",
+    "record_calendar_reply",
     "registered_people",
     "waiting_position",
 ]
@@ -223,3 +224,56 @@ def promote_waiting(*, session: Session, meeting: Meeting, now: datetime) -> lis
             break
     session.flush()
     return promoted
+
+
+# An iTIP REPLY's PARTSTAT, as an answer to a meeting.
+PARTSTAT_ANSWERS = {
+    "ACCEPTED": Answer.REGISTERED,
+    "DECLINED": Answer.DECLINED,
+    "TENTATIVE": Answer.MAYBE,
+}
+
+
+def record_calendar_reply(*, session: Session, data: bytes, now: datetime) -> AnswerOutcome:
+    """Record an answer read back from a calendar (an iTIP REPLY, e.g. from the mailbox) like a portal answer.
+
+    The meeting is found by the REPLY's UID, the company by the attendee's address. A reply to
+    an older version (lower SEQUENCE) is stale: it changes nothing. Raises InvalidReply for an
+    unreadable document and AnswerRefused when it matches no invitation.
+    """
+    from models.tables import Contact
+    from synergie.calendar.itip import parse_reply
+
+    reply = parse_reply(data)
+    meeting_id = session.exec(select(Meeting.id).where(Meeting.uid == reply.uid)).first()
+    if meeting_id is None:
+        raise AnswerRefused(
+            f"Aucune rencontre ne porte l'identifiant {reply.uid} : réponse ignorée."
+        )
+    lock_meeting(session, meeting_id)
+    meeting = session.get(Meeting, meeting_id)
+    contact = session.exec(
+        select(Contact).where(sa.func.lower(col(Contact.email)) == reply.attendee.lower())
+    ).first()
+    registration = (
+        session.exec(
+            select(Registration).where(
+                Registration.meeting_id == meeting_id, Registration.company_id == contact.company_id
+            )
+        ).first()
+        if contact is not None
+        else None
+    )
+    if meeting is None or contact is None or registration is None:
+        raise AnswerRefused(
+            f"{reply.attendee} n'est pas invité(e) à cette rencontre : réponse ignorée."
+        )
+    if reply.sequence < meeting.sequence:
+        return AnswerOutcome(registration, False, waiting_position(session, registration))
+    answer = PARTSTAT_ANSWERS[reply.partstat]
+    people = max(registration.people, 1) if answer == Answer.REGISTERED else 0
+    return record_answer(
+        session=session, meeting=meeting, registration=registration, answer=answer,
+        people=min(people, meeting.per_company), note=reply.comment or registration.note,
+        contact_id=contact.id, now=now,
+    )  # fmt: skip

@@ -241,3 +241,23 @@ def test_attendance_holds_the_meeting_moves_attendees_and_books_the_hours(
         assert session.get(Company, territory.companies[2]).stage == Stage.VISITED  # type: ignore[union-attr]
         [entry] = session.exec(select(TimeEntry)).all()
         assert (entry.activity, entry.hours) == (Activity.MEETING, 10)
+
+
+def test_a_calendar_reply_counts_like_a_portal_answer(territory: Territory) -> None:
+    from synergie.meetings.registrations import record_calendar_reply
+
+    invite(territory)
+    company = territory.companies[1]
+    [message] = [m for m in territory.messages("invitation-seq0") if m.company_id == company]
+    # What a calendar sends back on « Accept »: the same event, METHOD:REPLY, PARTSTAT=ACCEPTED.
+    unfolded = calendar_of(message).replace(b"\r\n ", b"")
+    reply = unfolded.replace(b"METHOD:REQUEST", b"METHOD:REPLY").replace(
+        b"PARTSTAT=NEEDS-ACTION", b"PARTSTAT=ACCEPTED"
+    )
+    with territory.session() as session:
+        outcome = record_calendar_reply(session=session, data=reply, now=NOW)
+        session.commit()
+    assert (outcome.registration.status, outcome.registration.people) == (Answer.REGISTERED, 1)
+    stranger = reply.replace(message.to_address.encode(), b"stranger@example.org")
+    with territory.session() as session, pytest.raises(AnswerRefused, match="n'est pas invité"):
+        record_calendar_reply(session=session, data=stranger, now=NOW)
