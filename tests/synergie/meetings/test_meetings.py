@@ -261,3 +261,32 @@ def test_a_calendar_reply_counts_like_a_portal_answer(territory: Territory) -> N
     stranger = reply.replace(message.to_address.encode(), b"stranger@example.org")
     with territory.session() as session, pytest.raises(AnswerRefused, match="n'est pas invité"):
         record_calendar_reply(session=session, data=stranger, now=NOW)
+
+
+def test_a_referral_is_invited_once_and_the_report_says_who_brought_whom(
+    territory: Territory,
+) -> None:
+    from synergie.meetings.referrals import create_referral, validate_referral
+    from synergie.reporting.funnel import referrals
+
+    invite(territory)
+    answer(territory, territory.companies[1], Answer.REGISTERED)
+    form = validate_referral({"company_name": "Cartonnerie Voisine", "postcode": "21700", "commune": "Nuits",
+                              "contact_name": "Léa", "email": "lea@example.org", "consent": "on"})  # fmt: skip
+    with territory.session() as session:
+        lock_meeting(session, territory.meeting_id)
+        referrer = territory.contact(session, territory.companies[1])
+        outcome = create_referral(session=session, meeting=territory.meeting(session), referrer=referrer,
+                                  form=form, now=NOW)  # fmt: skip
+        session.commit()
+    assert outcome.new_company and not outcome.already_referred
+    assert sync(territory)["referral_invitations"] == 1
+    assert sync(territory)["referral_invitations"] == 0
+    [invitation] = [
+        m for m in territory.messages("invitation-seq0") if m.to_address == "lea@example.org"
+    ]
+    assert invitation.context["subject"].startswith("Atelier 0 vous invite")
+    with territory.session() as session:
+        assert referrals(session=session) == [
+            ("Rencontre d'avril", "Cartonnerie Voisine", "Atelier 0")
+        ]
