@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 import uuid
 from collections.abc import Iterable
@@ -180,8 +181,11 @@ def _content_type(value: str) -> tuple[str, str, list[tuple[str, str]]]:
     return probe.get_content_maintype(), probe.get_content_subtype(), params
 
 
+@functools.lru_cache(maxsize=256)
 def _type_header(content_type: str) -> str:
     """A checked, one-line Content-Type value; text types get charset utf-8 unless they name one."""
+    # Cached: a batch of invitations repeats the same two or three types thousands of times,
+    # and parsing one through email.message costs more than the rest of its part.
     maintype, subtype, params = _content_type(content_type)
     if maintype == "text" and not any(k.lower() == "charset" for k, _ in params):
         params.append(("charset", "utf-8"))

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prefect.deployments.runner import RunnerDeployment
+from prefect.events import DeploymentEventTrigger
 from prefect.schedules import Cron, Schedule
 
 from flows.call_reminders import call_reminders
@@ -17,9 +18,14 @@ from flows.import_listing import import_listing
 from flows.log_call import log_call_flow
 from flows.mailbox import mailbox
 from flows.mailing import mailing
+from flows.meeting_attendance import meeting_attendance
+from flows.meeting_invitations import meeting_invitations
+from flows.meeting_reminders import meeting_reminders
+from flows.meeting_sync import meeting_sync
 from flows.visit_done import visit_done
 from flows.visit_reminders import visit_reminders
 from flows.visits import visits
+from portal.events import INVITATION_ANSWERED_EVENT, REFERRAL_CREATED_EVENT
 
 TIMEZONE = "Europe/Paris"
 WORK_POOL = "synergie"
@@ -71,12 +77,14 @@ def _deployment(
     name: str,
     description: str,
     tags: list[str],
-    every: Every | None = None,
+    every: Every | list[Every] | None = None,
     **options: Any,
 ) -> RunnerDeployment:
-    if every is not None:
-        description += f" Automatique : {every.french()} (heure de Paris)."
-        options["schedules"] = [every.cron()]
+    schedules = [every] if isinstance(every, Every) else (every or [])
+    if schedules:
+        hours = ", ".join(f"{item.french()} (heure de Paris)" for item in schedules)
+        description += f" Automatique : {hours}."
+        options["schedules"] = [item.cron() for item in schedules]
     deployment = flow.to_deployment(
         name=name, description=description, tags=["synergie", *tags], **options
     )
@@ -134,4 +142,51 @@ def build_deployments() -> list[RunnerDeployment]:
             every=Every("*", minutes=15, slug="boite-aux-lettres", parameters=FOR_REAL),
             concurrency_limit=1,  # one pass at a time (the journal would cope; no need to race)
         ),
+        _deployment(
+            meeting_invitations, name="meeting-invitations", tags=["meetings"],
+            description="Inviter à une rencontre trimestrielle les entreprises visitées (et celles "
+            "qu'on leur a recommandées), chacune avec son invitation d'agenda. À la main, le "
+            "formulaire propose un essai à blanc.",
+        ),
+        _deployment(
+            meeting_sync, name="meeting-sync", tags=["meetings"],
+            description="Suites des réponses aux rencontres : confirmations, promotions depuis la "
+            "liste d'attente, invitations des entreprises recommandées. Démarré par chaque réponse "
+            "ou recommandation (événements du portail) ; le passage programmé rattrape ce qu'aucun "
+            "événement n'a déclenché.",
+            every=[Every("*", 8, slug="rencontres-suivi-matin"), Every("*", 13, slug="rencontres-suivi-midi"),
+                   Every("*", 18, slug="rencontres-suivi-soir")],
+            triggers=[MEETING_TRIGGERS[name] for name in sorted(MEETING_TRIGGERS)],
+        ),
+        _deployment(
+            meeting_reminders, name="meeting-reminders", tags=["meetings"],
+            description="Rappels des rencontres : un e-mail une semaine avant à qui n'a pas répondu, "
+            "un SMS la veille aux inscrits.",
+            every=Every("*", 10, slug="rappels-rencontres"),
+        ),
+        _deployment(
+            meeting_attendance, name="meeting-attendance", tags=["meetings"],
+            description="Noter la présence après une rencontre : indiquez son numéro, puis cochez les "
+            "entreprises présentes dans le formulaire qui s'affiche.",
+        ),
     ]  # fmt: skip
+
+
+def _meeting_trigger(event: str) -> DeploymentEventTrigger:
+    """Start ``meeting-sync`` on a portal event, with the event's fields as the run's parameters."""
+    return DeploymentEventTrigger(
+        name=f"meeting-sync on {event}",
+        expect={event},
+        match={"prefect.resource.id": "synergie.meeting.*"},
+        parameters={
+            "meeting_id": "{{ event.payload.meeting_id }}",
+            "company_id": "{{ event.payload.company_id }}",
+            "contact_public_id": "{{ event.payload.contact_public_id }}",
+        },
+    )
+
+
+# Written here, in the one place that defines deployments; the portal emits these events.
+MEETING_TRIGGERS = {
+    event: _meeting_trigger(event) for event in (INVITATION_ANSWERED_EVENT, REFERRAL_CREATED_EVENT)
+}

@@ -1,11 +1,14 @@
 """Synergie's data: SQLModel tables, enums, the stage machine and the database plumbing."""
 
 from models.enums import (
+    ANSWER_LABELS_FR,
     STAGE_LABELS_FR,
     Activity,
+    Answer,
     CallOutcome,
     Channel,
     MailOutcome,
+    MeetingStatus,
     MessageStatus,
     Partstat,
     Source,
@@ -22,8 +25,11 @@ from models.tables import (
     Company,
     Contact,
     MailboxMail,
+    Meeting,
     Message,
     OptOut,
+    Referral,
+    Registration,
     StaffMember,
     StageChange,
     Suppression,
@@ -32,6 +38,12 @@ from models.tables import (
 )
 
 __all__ = [
+    "ANSWER_LABELS_FR",
+    "Answer",
+    "Meeting",
+    "MeetingStatus",
+    "Referral",
+    "Registration",
     "Activity",
     "CallOutcome",
     "CallTask",

@@ -116,6 +116,34 @@ class Partstat(StrEnum):
     TENTATIVE = "tentative"
 
 
+class MeetingStatus(StrEnum):
+    """Where a quarterly meeting stands."""
+
+    PLANNED = "planned"
+    INVITED = "invited"
+    HELD = "held"
+    CANCELLED = "cancelled"
+
+
+class Answer(StrEnum):
+    """A company's answer to a meeting invitation; ``waiting`` is a yes beyond capacity."""
+
+    REGISTERED = "registered"
+    WAITING = "waiting"
+    DECLINED = "declined"
+    MAYBE = "maybe"
+    NO_ANSWER = "no-answer"
+
+
+ANSWER_LABELS_FR: dict[Answer, str] = {
+    Answer.REGISTERED: "inscrite",
+    Answer.WAITING: "en liste d'attente",
+    Answer.DECLINED: "ne vient pas",
+    Answer.MAYBE: "peut-être",
+    Answer.NO_ANSWER: "sans réponse",
+}
+
+
 class Activity(StrEnum):
     """What staff time was spent on, for the time ledger against the seed's budget."""
 

@@ -23,8 +23,14 @@ EXITS: frozenset[Stage] = frozenset(
 )
 
 EXTRA_MOVES: dict[Stage, frozenset[Stage]] = {
+    # A company brought to a quarterly meeting by a participant (a referral) and present
+    # there becomes a participant without the mailing, the calls or the visit.
+    Stage.LISTED: frozenset({Stage.PARTICIPANT}),
     # A company that answers the mailing by itself can be visited without the phone call.
-    Stage.CONTACTED: frozenset({Stage.VISIT_SCHEDULED}),
+    Stage.CONTACTED: frozenset({Stage.VISIT_SCHEDULED, Stage.PARTICIPANT}),
+    Stage.CALLED: frozenset({Stage.PARTICIPANT}),
+    # A visited company that comes to a meeting before its flows are collected participates.
+    Stage.VISITED: frozenset({Stage.PARTICIPANT}),
     # A cancelled visit sends the company back to the callers.
     Stage.VISIT_SCHEDULED: frozenset({Stage.CALLED}),
     # A declined or unreachable company may be re-listed next year; an unreachable one

@@ -12,9 +12,11 @@ from sqlmodel import Field, SQLModel
 from models.columns import UTCDateTime
 from models.enums import (
     Activity,
+    Answer,
     CallOutcome,
     Channel,
     MailOutcome,
+    MeetingStatus,
     MessageStatus,
     Partstat,
     Source,
@@ -336,3 +338,80 @@ class MailboxMail(SQLModel, table=True):
     handled_at: datetime = Field(sa_type=UTCDateTime)
     moved_to: str | None = Field(default=None, max_length=200)
     moved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Meeting(SQLModel, table=True):
+    """A quarterly meeting at a host company, with its capacity and its invitation's life (UID, SEQUENCE)."""
+
+    __table_args__ = (sa.UniqueConstraint("uid", name="uq_meeting_uid"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    # Random (synergie.calendar.itip.meeting_uid): the same for every version sent to everyone.
+    uid: str = Field(max_length=200)
+    title: str = Field(max_length=300)
+    format: str = Field(default="World Café", max_length=100)
+    starts_at: datetime = Field(sa_type=UTCDateTime)
+    ends_at: datetime = Field(sa_type=UTCDateTime)
+    place: str = Field(max_length=500)
+    host_company_id: int | None = Field(default=None, foreign_key="company.id")
+    campaign_id: int | None = Field(default=None, foreign_key="campaign.id")
+    capacity: int = Field(default=15, ge=1, le=10_000)  # people, not companies
+    per_company: int = Field(default=2, ge=1, le=100)
+    agenda: str = Field(default="", max_length=4000)
+    status: MeetingStatus = Field(
+        default=MeetingStatus.PLANNED, sa_type=enum_column(MeetingStatus, "ck_meeting_status")
+    )
+    sequence: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Registration(SQLModel, table=True):
+    """One company invited to one meeting: its answer, people coming, place on the waiting list, attendance.
+
+    ``version`` counts the answers (and promotions) that changed it; each version gets one
+    confirmation, under an outbox key naming it, so a rerun never sends one twice.
+    """
+
+    __table_args__ = (
+        sa.UniqueConstraint("meeting_id", "company_id", name="uq_registration_meeting_company"),
+        sa.Index("ix_registration_meeting_status", "meeting_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    meeting_id: int = Field(foreign_key="meeting.id")
+    company_id: int = Field(foreign_key="company.id", index=True)
+    contact_id: int | None = Field(default=None, foreign_key="contact.id")  # who answered last
+    status: Answer = Field(
+        default=Answer.NO_ANSWER, sa_type=enum_column(Answer, "ck_registration_status")
+    )
+    people: int = Field(default=0, ge=0, le=100)
+    note: str | None = Field(default=None, max_length=1000)
+    waiting_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    promoted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    version: int = 0
+    confirmed_version: int = 0
+    removed: bool = False  # staff took the company off this meeting's list
+    attended: bool | None = None
+    invited_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Referral(SQLModel, table=True):
+    """A company brought to a meeting by a participant ("bring a company of your network")."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("meeting_id", "company_id", name="uq_referral_meeting_company"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    meeting_id: int = Field(foreign_key="meeting.id", index=True)
+    referrer_company_id: int = Field(foreign_key="company.id")
+    referrer_contact_id: int = Field(foreign_key="contact.id")
+    company_id: int = Field(foreign_key="company.id")
+    contact_id: int = Field(foreign_key="contact.id")
+    consent: bool
+    invited_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

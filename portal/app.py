@@ -22,7 +22,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from models.db import is_lock_timeout, write_transaction
 from models.enums import Channel
 from models.tables import Company, Contact, OptOut
-from portal.events import OptOutEvent, emit_opt_out
+from portal.events import MeetingEvent, OptOutEvent, emit_meeting_event, emit_opt_out
+from portal.meetings import add_meeting_pages
 from synergie import french
 from synergie.messaging.links import UNSUBSCRIBE, InvalidToken, read_token
 from synergie.messaging.optout_journal import (
@@ -242,8 +243,9 @@ def create_app(
     emit: Callable[[OptOutEvent], None] | None = None,
     clock: Callable[[], datetime] | None = None,
     journal: OptOutJournal | None = None,
+    emit_meeting: Callable[[MeetingEvent], None] | None = None,
 ) -> FastAPI:
-    """Return the portal app on ``engine``; ``emit`` receives opt-out events (default: Prefect).
+    """Return the portal app on ``engine``; ``emit`` and ``emit_meeting`` receive its events (default: Prefect).
 
     Opt-outs are written to ``journal`` (by default the one in the data dir, which the
     flows apply too) before anything else; ``app.state.journal_applier`` applies it in
@@ -446,4 +448,8 @@ def create_app(
             recorded_at=_french_datetime(recorded.at if recorded else moment, settings),
         )
 
+    add_meeting_pages(
+        app, settings=settings, engine=engine, render=render, writing=writing, now=now,
+        emit=emit_meeting if emit_meeting is not None else emit_meeting_event,
+    )  # fmt: skip
     return app

@@ -9,7 +9,17 @@ from typing import Any
 
 from models.enums import Channel
 
-__all__ = ["OPTED_OUT_EVENT", "OptOutEvent", "emit_opt_out", "opt_out_event_fields"]
+__all__ = [
+    "INVITATION_ANSWERED_EVENT",
+    "OPTED_OUT_EVENT",
+    "REFERRAL_CREATED_EVENT",
+    "MeetingEvent",
+    "OptOutEvent",
+    "emit_meeting_event",
+    "emit_opt_out",
+    "meeting_event_fields",
+    "opt_out_event_fields",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -87,3 +97,69 @@ def emit_opt_out(event: OptOutEvent) -> None:
         logger.exception(
             "emitting %s for contact %s failed", OPTED_OUT_EVENT, event.contact_public_id
         )
+
+
+INVITATION_ANSWERED_EVENT = "synergie.invitation.answered"
+REFERRAL_CREATED_EVENT = "synergie.referral.created"
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingEvent:
+    """A company answered a meeting invitation, or a participant brought a company (``referral_id``)."""
+
+    name: str  # INVITATION_ANSWERED_EVENT or REFERRAL_CREATED_EVENT
+    meeting_id: int
+    company_id: int
+    contact_public_id: str
+    occurred: datetime
+    answer: str | None = None
+    referral_id: int | None = None
+
+
+def meeting_event_fields(event: MeetingEvent) -> dict[str, Any]:
+    """Return the keyword arguments of ``prefect.events.emit_event`` for a meeting event."""
+    payload: dict[str, Any] = {
+        "meeting_id": event.meeting_id,
+        "company_id": event.company_id,
+        "contact_public_id": event.contact_public_id,
+    }
+    if event.answer is not None:
+        payload["answer"] = event.answer
+    if event.referral_id is not None:
+        payload["referral_id"] = event.referral_id
+    return {
+        "event": event.name,
+        "resource": {"prefect.resource.id": f"synergie.meeting.{event.meeting_id}"},
+        "related": [
+            {
+                "prefect.resource.id": f"synergie.company.{event.company_id}",
+                "prefect.resource.role": "company",
+            },
+            {
+                "prefect.resource.id": f"synergie.contact.{event.contact_public_id}",
+                "prefect.resource.role": "contact",
+            },
+        ],  # fmt: skip
+        "payload": payload,
+        "occurred": event.occurred,
+    }
+
+
+def emit_meeting_event(event: MeetingEvent) -> None:
+    """Emit a meeting event to the configured Prefect API; log, never raise (the schedule catches up)."""
+    try:
+        if not prefect_api_configured():
+            logger.warning(
+                "no Prefect API configured (PREFECT_API_URL): event %s for meeting %s not emitted",
+                event.name, event.meeting_id,
+            )  # fmt: skip
+            return
+        from prefect.events import emit_event
+
+        if emit_event(**meeting_event_fields(event)) is None:
+            logger.warning(
+                "Prefect did not accept event %s for meeting %s", event.name, event.meeting_id
+            )
+    except Exception:
+        # The answer is committed; the scheduled meeting-sync run does what the event would have.
+        logger.exception("emitting %s for meeting %s failed", event.name, event.meeting_id)

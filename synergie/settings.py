@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     visit_notice_working_days: int = Field(default=2, ge=0, le=60)
     visit_horizon_days: int = Field(default=90, ge=7, le=730)
 
+    # Quarterly meetings: staff time per meeting (slides, testimony, room, facilitation, drinks).
+    meeting_hours: float = Field(default=10.0, ge=0, le=24)
+
     # SMS: the file outbox by default too.
     sms_backend: Literal["file", "twilio", "memory"] = "file"
     twilio_account_sid: str = ""

@@ -1,11 +1,15 @@
-"""Calendar invitations for site visits over e-mail (iTIP): REQUEST and CANCEL out, REPLY back in."""
+"""Calendar invitations over e-mail (iTIP) for visits and meetings: REQUEST and CANCEL out, REPLY back in.
+
+The one module that builds iCalendar documents: visits and quarterly meetings share ``Invitation``.
+"""
 
 from __future__ import annotations
 
 import calendar
 import re
 import secrets
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
@@ -31,16 +35,20 @@ from synergie import french
 
 __all__ = [
     "ALARM_BEFORE",
+    "MEETING_PRODID",
     "PRODID",
     "VISIT_DURATION",
     "InvalidReply",
+    "Invitation",
     "InvitationReply",
     "Participant",
     "Partstat",
     "VisitInvitation",
     "build_cancel",
+    "build_for_attendees",
     "build_request",
     "invitation_email_parts",
+    "meeting_uid",
     "parse_reply",
     "visit_description",
     "visit_summary",
@@ -48,6 +56,7 @@ __all__ = [
 ]
 
 PRODID = "-//Synergie//Visites//FR"
+MEETING_PRODID = "-//Synergie//Rencontres//FR"
 VISIT_DURATION = timedelta(hours=1)
 # The day before: the contact has to be on site and free, perhaps with waste invoices at hand;
 # a reminder minutes before an on-site visit comes too late to rearrange anything. Outlook and
@@ -78,8 +87,12 @@ class Participant:
 
 
 @dataclass(frozen=True, slots=True)
-class VisitInvitation:
-    """One version of a site visit's invitation; rescheduling or cancelling makes a revised one."""
+class Invitation:
+    """One version of an invitation (a visit, a meeting); rescheduling or cancelling makes a revised one.
+
+    ``attendee`` is the only ATTENDEE of this copy: companies invited to the same meeting never
+    see each other's addresses. ``what`` names the event in French error messages.
+    """
 
     uid: str
     start: datetime
@@ -93,6 +106,10 @@ class VisitInvitation:
     sequence: int = 0
     timezone: str = "Europe/Paris"
     alarm_before: timedelta | None = ALARM_BEFORE
+    prodid: str = PRODID
+    what: str = "la visite"
+    # ACCEPTED on the copy confirming a registration; a first invitation asks (NEEDS-ACTION).
+    attendee_partstat: str = "NEEDS-ACTION"
 
     def __post_init__(self) -> None:
         if not _UID.match(self.uid):
@@ -102,14 +119,14 @@ class VisitInvitation:
         if self.sequence < 0:
             raise ValueError(f"SEQUENCE ne peut pas être négatif : {self.sequence}")
         if self.start.tzinfo is None or self.end.tzinfo is None:
-            raise ValueError("le début et la fin de la visite doivent porter un fuseau horaire")
+            raise ValueError(f"le début et la fin de {self.what} doivent porter un fuseau horaire")
         # In UTC: aware datetimes sharing a tzinfo compare by wall clock, blind to DST.
         if self.end.astimezone(UTC) <= self.start.astimezone(UTC):
-            raise ValueError("la fin de la visite doit suivre son début")
+            raise ValueError(f"la fin de {self.what} doit suivre son début")
         if _known_zone(self.timezone) is None:
             raise ValueError(f"fuseau horaire inconnu : {self.timezone!r} (exemple : Europe/Paris)")
         if self.alarm_before is not None and self.alarm_before < timedelta(0):
-            raise ValueError("le rappel doit précéder la visite (alarm_before >= 0)")
+            raise ValueError(f"le rappel doit précéder {self.what} (alarm_before >= 0)")
         for role, person in (("l'organisateur", self.organizer), ("le contact", self.attendee)):
             try:
                 envelope_address(person.email)
@@ -130,7 +147,7 @@ class VisitInvitation:
         programme_name: str,
         sequence: int = 0,
         timezone: str = "Europe/Paris",
-    ) -> VisitInvitation:
+    ) -> Invitation:
         """Return the invitation to a one-hour visit under the visit's stored UID, with French texts."""
         return cls(
             uid=uid,
@@ -150,15 +167,17 @@ class VisitInvitation:
             timezone=timezone,
         )
 
-    def revised(
-        self, *, start: datetime | None = None, end: datetime | None = None
-    ) -> VisitInvitation:
+    def revised(self, *, start: datetime | None = None, end: datetime | None = None) -> Invitation:
         """Return the next version (SEQUENCE + 1), moved to ``start`` keeping its length if given."""
         new_start = self.start if start is None else start
         # Elapsed time, in UTC: wall-clock arithmetic would stretch a visit across a DST change.
         length = self.end.astimezone(UTC) - self.start.astimezone(UTC)
         new_end = end if end is not None else new_start.astimezone(UTC) + length
         return replace(self, sequence=self.sequence + 1, start=new_start, end=new_end)
+
+
+# Visits used the name first; it stays for them (one type, one module, for every invitation).
+VisitInvitation = Invitation
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +199,17 @@ def new_visit_uid(domain: str) -> str:
     Random, not the row id: a sequential UID let anyone who saw one invitation forge a
     reply to every other visit. 144 bits cannot be guessed.
     """
+    return f"visite-{secrets.token_urlsafe(18)}@{_host(domain)}"
+
+
+def meeting_uid(domain: str) -> str:
+    """Return a new random UID for a meeting, kept by every version of its invitations."""
+    # Random, not derived from the row id: two territories (or a rebuilt database) must never
+    # send two different meetings under one UID, which calendars would merge.
+    return f"rencontre-{uuid.uuid4().hex}@{_host(domain)}"
+
+
+def _host(domain: str) -> str:
     host = domain.strip().lower().rstrip(".")
     try:
         host = host.encode("idna").decode("ascii")
@@ -187,7 +217,7 @@ def new_visit_uid(domain: str) -> str:
         raise ValueError(f"nom de domaine invalide : {domain!r}") from exc
     if not _HOSTNAME.match(host):
         raise ValueError(f"nom de domaine invalide : {domain!r}")
-    return f"visite-{secrets.token_urlsafe(18)}@{host}"
+    return host
 
 
 def visit_summary(programme_name: str, company: str) -> str:
@@ -219,12 +249,12 @@ def _french_length(duration: timedelta) -> str:
     return f"de {french.duration(duration)}"
 
 
-def build_request(invitation: VisitInvitation, *, now: datetime) -> bytes:
+def build_request(invitation: Invitation, *, now: datetime) -> bytes:
     """Return the METHOD:REQUEST document inviting the attendee, as bytes to send."""
     return _build(invitation, now=now, method="REQUEST")
 
 
-def build_cancel(invitation: VisitInvitation, *, now: datetime) -> bytes:
+def build_cancel(invitation: Invitation, *, now: datetime) -> bytes:
     """Return the METHOD:CANCEL document withdrawing the visit; its SEQUENCE must be above 0."""
     if invitation.sequence < 1:
         # Clients drop a CANCEL whose SEQUENCE is not above the REQUEST's (RFC 5546 §2.1.5).
@@ -233,9 +263,18 @@ def build_cancel(invitation: VisitInvitation, *, now: datetime) -> bytes:
 
 
 def invitation_email_parts(
-    ics: bytes, *, filename: str = "invitation.ics"
+    ics: bytes, *, filename: str = "invitation.ics", method: str | None = None
 ) -> tuple[tuple[tuple[bytes, str], ...], tuple[Attachment, ...]]:
-    """Return ``OutgoingEmail.alternatives`` and ``.attachments`` carrying ``ics`` (method read from it)."""
+    """Return ``OutgoingEmail.alternatives`` and ``.attachments`` carrying ``ics`` (method read from it).
+
+    ``method`` may be given by a caller that built ``ics`` here and knows it: reading the
+    document back costs more than building it.
+    """
+    if method is not None:
+        if method not in _METHODS:
+            raise ValueError(f"METHOD attendu : REQUEST ou CANCEL, trouvé : {method}")
+        alternative = (ics, f"text/calendar; method={method}; charset=utf-8")
+        return (alternative,), (Attachment(filename, ics, "application/ics"),)
     # The text/calendar alternative with method= is what makes Outlook and Gmail show accept /
     # decline; the application/ics attachment serves clients that only offer files. Reading the
     # method from the document keeps the Content-Type and METHOD from ever disagreeing.
@@ -261,7 +300,7 @@ def parse_reply(data: bytes) -> InvitationReply:
         raise InvalidReply(f"Réponse d'agenda illisible : {exc}") from exc
 
 
-def _build(invitation: VisitInvitation, *, now: datetime, method: str) -> bytes:
+def _build(invitation: Invitation, *, now: datetime, method: str) -> bytes:
     """Return the serialised calendar for ``invitation`` with ``method``."""
     if now.tzinfo is None:
         raise ValueError("now doit porter un fuseau horaire")
@@ -269,14 +308,7 @@ def _build(invitation: VisitInvitation, *, now: datetime, method: str) -> bytes:
     start = _wall_time(invitation.start, zone)
     end = _wall_time(invitation.end, zone)
     cancelling = method == "CANCEL"
-    attendee = vCalAddress.new(
-        envelope_address(invitation.attendee.email),
-        cn=_parameter_text(invitation.attendee.name) or None,
-        role="REQ-PARTICIPANT",
-        # A CANCEL asks for no answer (RFC 5546 §3.2.5).
-        partstat=None if cancelling else "NEEDS-ACTION",
-        rsvp=None if cancelling else True,
-    )
+    attendee = _attendee(invitation, cancelling=cancelling)
     organizer = vCalAddress.new(
         envelope_address(invitation.organizer.email),
         cn=_parameter_text(invitation.organizer.name) or None,
@@ -307,7 +339,7 @@ def _build(invitation: VisitInvitation, *, now: datetime, method: str) -> bytes:
         transparency=TRANSP.OPAQUE,
         subcomponents=alarms,
     )
-    document = Calendar.new(prodid=PRODID, method=method, subcomponents=[event])
+    document = Calendar.new(prodid=invitation.prodid, method=method, subcomponents=[event])
     # Calendar.new adds a random calendar UID (RFC 7986); without it the same invitation and
     # clock always give the same bytes, so a re-rendered outbox row is identical.
     del document["UID"]
@@ -322,6 +354,50 @@ def _build(invitation: VisitInvitation, *, now: datetime, method: str) -> bytes:
     if document.get_missing_tzids():
         raise ValueError(f"pas de VTIMEZONE pour {invitation.timezone!r}")
     return document.to_ical()
+
+
+def _attendee(invitation: Invitation, *, cancelling: bool) -> vCalAddress:
+    """Return the ATTENDEE of ``invitation``'s copy: its one contact, asked to answer unless cancelling."""
+    return vCalAddress.new(
+        envelope_address(invitation.attendee.email),
+        cn=_parameter_text(invitation.attendee.name) or None,
+        role="REQ-PARTICIPANT",
+        # A CANCEL asks for no answer (RFC 5546 §3.2.5).
+        partstat=None if cancelling else invitation.attendee_partstat,
+        rsvp=None if cancelling else True,
+    )
+
+
+def _attendee_line(invitation: Invitation, *, cancelling: bool) -> bytes:
+    """Return the ATTENDEE content line of ``invitation``'s copy, folded, as icalendar writes it."""
+    return Event().content_line("ATTENDEE", _attendee(invitation, cancelling=cancelling)).to_ical()
+
+
+def build_for_attendees(
+    invitation: Invitation,
+    attendees: Sequence[Participant],
+    *,
+    now: datetime,
+    method: str = "REQUEST",
+) -> Iterator[bytes]:
+    """Yield, for each attendee in turn, the REQUEST (or CANCEL) naming only them as ATTENDEE.
+
+    The same bytes as ``build_request(replace(invitation, attendee=a))`` for each one, but the
+    document is built once and only its ATTENDEE line is written per attendee: thousands of
+    invitations to one meeting cost little more than one.
+    """
+    if method not in _METHODS:
+        raise ValueError(f"METHOD attendu : REQUEST ou CANCEL, trouvé : {method}")
+    cancelling = method == "CANCEL"
+    template = (
+        build_cancel(invitation, now=now) if cancelling else build_request(invitation, now=now)
+    )
+    own = _attendee_line(invitation, cancelling=cancelling)
+    if template.count(own) != 1:  # pragma: no cover (icalendar writes one ATTENDEE line)
+        raise ValueError("ATTENDEE introuvable dans le document")
+    for person in attendees:
+        copy = replace(invitation, attendee=person)  # validates the address like a full build
+        yield template.replace(own, _attendee_line(copy, cancelling=cancelling))
 
 
 def _wall_time(value: datetime, zone: ZoneInfo) -> datetime:

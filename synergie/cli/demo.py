@@ -82,6 +82,7 @@ def demo() -> None:
         )
     print_mailing(result, False, settings)
     _demo_calls_and_visits(settings)
+    _demo_meetings(settings)
     with db_session() as session:
         print_funnel(session)
 
@@ -150,4 +151,150 @@ def _demo_calls_and_visits(settings: Settings) -> None:
     console.print(
         "7. Une visite déplacée (même UID, SEQUENCE + 1) et une annulée (METHOD:CANCEL) : "
         f"voir {settings.outbox_dir / 'email'}"
+    )
+
+
+# The reference year's three meetings (seed: April, June, October), in the year to come.
+DEMO_MEETINGS = (
+    (4, 13, "1re rencontre : World Café « économie positive »"),
+    (6, 15, "2e rencontre des entreprises"),
+    (10, 12, "3e rencontre : chacun invite une entreprise de son réseau"),
+)
+
+
+def _demo_meetings(settings: Settings) -> None:
+    """Demo steps 8–11: visits closed, three meetings invited and answered, a waiting list, attendance, referrals."""
+    from datetime import timedelta
+
+    from sqlmodel import col, select
+
+    from flows.meeting_invitations import MeetingInvitationsParams, meeting_invitations
+    from flows.meeting_sync import meeting_sync
+    from models import Answer, Company, Contact, Meeting, Registration, Stage, Visit, VisitStatus
+    from synergie.mailing.campaigns import sender_domain
+    from synergie.meetings.attendance import record_attendance
+    from synergie.meetings.planning import add_meeting, summarise
+    from synergie.meetings.referrals import create_referral, validate_referral
+    from synergie.meetings.registrations import lock_meeting, record_answer
+    from synergie.visits.lifecycle import close_visit
+
+    now = datetime.now(UTC)
+    with db_session() as session:
+        booked = session.exec(select(Visit).where(Visit.status == VisitStatus.BOOKED)).all()
+        for visit in booked:
+            close_visit(session=session, visit=visit, notes="visite de démonstration", now=now,
+                        actor="staff:démo", timezone=settings.timezone)  # fmt: skip
+        hosts = session.exec(
+            select(Company).where(Company.stage == Stage.VISITED).order_by(col(Company.name))
+        ).all()
+        host_ids = [c.id for c in hosts[:3]]
+    console.print(
+        f"8. {len(booked)} visites faites : ces entreprises sont invitées aux rencontres."
+    )
+    year = now.astimezone(settings.tz).year + 1
+    meeting_ids: list[int] = []
+    with db_session() as session:
+        for (month, day, title), host_id in zip(DEMO_MEETINGS, host_ids, strict=False):
+            starts = datetime(year, month, day, 18, 0, tzinfo=settings.tz)
+            meeting = add_meeting(session=session, title=title, starts_at=starts, now=now,
+                                  domain=sender_domain(settings), host=session.get(Company, host_id),
+                                  capacity=15, per_company=1)  # fmt: skip
+            meeting_ids.append(int(meeting.id or 0))
+
+    def answer_all(meeting_id: int, answers: list[tuple[int, Answer]], moment: datetime) -> None:
+        with db_session() as session:
+            lock_meeting(session, meeting_id)
+            meeting = session.get(Meeting, meeting_id)
+            for company_id, answer in answers:
+                registration = session.exec(
+                    select(Registration).where(Registration.meeting_id == meeting_id,
+                                               Registration.company_id == company_id)
+                ).one()  # fmt: skip
+                record_answer(session=session, meeting=meeting, registration=registration, answer=answer,  # type: ignore[arg-type]
+                              people=1, note=None, contact_id=None, now=moment)  # fmt: skip
+
+    def invite(meeting_id: int) -> list[int]:
+        with progress_bar():
+            meeting_invitations(MeetingInvitationsParams(meeting_id=meeting_id, dry_run=False))
+        with db_session() as session:
+            rows = session.exec(
+                select(Registration.company_id).where(Registration.meeting_id == meeting_id)
+                .order_by(col(Registration.id))
+            ).all()  # fmt: skip
+            return list(rows)
+
+    def attend(meeting_id: int) -> int:
+        with db_session() as session:
+            meeting = session.get(Meeting, meeting_id)
+            came = [r.company_id for r in session.exec(select(Registration).where(
+                Registration.meeting_id == meeting_id, Registration.status == Answer.REGISTERED))]  # fmt: skip
+            record_attendance(session=session, meeting=meeting, present_company_ids=came,  # type: ignore[arg-type]
+                              now=meeting.ends_at, actor="staff:démo", hours=settings.meeting_hours,  # type: ignore[union-attr]
+                              timezone=settings.timezone)  # fmt: skip
+            return len(came)
+
+    april, june, october = meeting_ids
+    invited = invite(april)
+    # 17 yes for 15 seats: 15 registered, 2 on the waiting list; then one withdraws.
+    yes = invited[:17]
+    answer_all(april, [(c, Answer.REGISTERED) for c in yes], now)
+    answer_all(
+        april,
+        [(c, Answer.DECLINED) for c in invited[17:19]]
+        + [(c, Answer.MAYBE) for c in invited[19:20]],
+        now,
+    )
+    answer_all(april, [(yes[3], Answer.DECLINED)], now + timedelta(minutes=5))
+    meeting_sync(meeting_id=april)
+    with db_session() as session:
+        summary = summarise(session=session, meeting=session.get(Meeting, april))  # type: ignore[arg-type]
+        registered, waiting = summary.of(Answer.REGISTERED), summary.of(Answer.WAITING)
+        promoted = [c.name for r, c in registered if r.promoted_at is not None]
+    console.print(
+        f"9. Rencontre d'avril : {len(invited)} entreprises invitées (e-mail + invitation d'agenda), "
+        f"{len(registered)} inscrites (complet), {len(waiting)} en liste d'attente ; un désistement a "
+        f"libéré une place, donnée à {', '.join(promoted)} (première de la liste)."
+    )
+    console.print(f"   Présence notée : {attend(april)} entreprises participantes, "
+                  f"{settings.meeting_hours:g} h d'équipe au registre.")  # fmt: skip
+    invited = invite(june)
+    answer_all(june, [(c, Answer.REGISTERED) for c in invited[:15]], now)
+    meeting_sync(meeting_id=june)
+    console.print(
+        f"10. Rencontre de juin : {len(invited)} invitées, 15 inscrites ; présence : {attend(june)}."
+    )
+    invited = invite(october)
+    answer_all(october, [(c, Answer.REGISTERED) for c in invited[:12]], now)
+    with db_session() as session:
+        lock_meeting(session, october)
+        meeting = session.get(Meeting, october)
+        known = session.exec(select(Company).where(Company.stage == Stage.DECLINED)).first()
+        brought = []
+        for number, company_id in enumerate(invited[:3]):
+            referrer = session.exec(select(Contact).where(Contact.company_id == company_id)).first()
+            fields = {"company_name": f"Entreprise voisine {number + 1} (fictive)", "postcode": "21700",
+                      "commune": "Nuits-Saint-Georges", "contact_name": f"Invité {number + 1}",
+                      "email": f"voisine{number + 1}@example.org", "consent": "oui"}  # fmt: skip
+            if number == 2 and known is not None:
+                # Already in the listing: linked, not duplicated (it declined, so it is not written to).
+                fields.update(
+                    company_name=known.name,
+                    siret=known.siret or "",
+                    postcode=known.postcode or "21700",
+                )
+            outcome = create_referral(session=session, meeting=meeting, referrer=referrer,  # type: ignore[arg-type]
+                                      form=validate_referral(fields), now=now)  # fmt: skip
+            brought.append(outcome.company.id)
+    meeting_sync(meeting_id=october)
+    with db_session() as session:
+        summary = summarise(session=session, meeting=session.get(Meeting, october))  # type: ignore[arg-type]
+        console.print(
+            "11. Rencontre d'octobre : chaque participant invite une entreprise de son réseau."
+        )
+        for referral, company, by in summary.referrals:
+            console.print(
+                f"   {by.name} invite {company.name} ({summary.referral_state(referral)})."
+            )
+    console.print(
+        "   « synergie meetings show N » montre inscrits, attente, refus et recommandations."
     )

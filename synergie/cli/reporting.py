@@ -24,7 +24,7 @@ def funnel() -> None:
 
 def print_funnel(session: Any) -> None:
     from models import STAGE_LABELS_FR
-    from synergie.reporting.funnel import exits, funnel
+    from synergie.reporting.funnel import exits, funnel, referrals
 
     table = Table(title="Entonnoir des entreprises")
     table.add_column("Étape")
@@ -39,3 +39,11 @@ def print_funnel(session: Any) -> None:
     left = {STAGE_LABELS_FR[s]: n for s, n in exits(session=session).items() if n}
     if left:
         console.print("Sorties : " + ", ".join(f"{label} {n}" for label, n in left.items()))
+    brought = referrals(session=session)
+    if brought:
+        table = Table(title="Entreprises invitées par les participants")
+        for column in ("Rencontre", "Entreprise invitée", "Invitée par"):
+            table.add_column(column)
+        for row in brought:
+            table.add_row(*row)
+        console.print(table)

@@ -17,11 +17,16 @@ if TYPE_CHECKING:
     from synergie.settings import Settings
 
 __all__ = [
+    "REFERRAL",
+    "RSVP",
     "UNSUBSCRIBE",
     "ExpiredToken",
     "InvalidToken",
     "TokenClaims",
+    "meeting_token",
     "read_token",
+    "referral_url",
+    "rsvp_url",
     "sign_token",
     "unsubscribe_headers",
     "unsubscribe_token",
@@ -30,6 +35,10 @@ __all__ = [
 
 # Purposes: a token signed for one is refused for every other (the purpose is inside the MAC).
 UNSUBSCRIBE = "unsubscribe"
+RSVP = "rsvp"
+REFERRAL = "referral"
+# The answers in an RSVP link's path; the page still asks to confirm with a POST.
+RSVP_CHOICES = ("oui", "non", "peut-etre")
 
 # Format v1: "v1.<base64url(payload)>.<base64url(tag)>", with payload = subject US channel US expiry
 # (empty when absent) and tag = the first 16 bytes of HMAC-SHA256(key, domain | purpose | payload).
@@ -226,3 +235,29 @@ def unsubscribe_headers(settings: Settings, contact_public_id: str, channel: str
         if any(ch in value for ch in "\r\n\x00"):
             raise ValueError(f"{name} would span several lines; check SYNERGIE_PUBLIC_URL")
     return headers
+
+
+def meeting_token(settings: Settings, purpose: str, contact_public_id: str, meeting_id: int) -> str:
+    """Return the token naming a contact invited to a meeting, for ``RSVP`` or ``REFERRAL`` links."""
+    # No expiry: the portal refuses an answer once the meeting has started, with a clear page;
+    # the same token in every version of the invitation keeps old e-mails working.
+    return sign_token(
+        key=settings.link_signing_key,
+        purpose=purpose,
+        subject=contact_public_id,
+        channel=f"meeting-{int(meeting_id)}",
+    )
+
+
+def rsvp_url(settings: Settings, contact_public_id: str, meeting_id: int, choice: str) -> str:
+    """Return one of the three answer links of a meeting invitation: ``/reunion/{token}/{choice}``."""
+    if choice not in RSVP_CHOICES:
+        raise ValueError(f"unknown RSVP choice {choice!r}")
+    token = meeting_token(settings, RSVP, contact_public_id, meeting_id)
+    return f"{_portal_base(settings)}/reunion/{token}/{choice}"
+
+
+def referral_url(settings: Settings, contact_public_id: str, meeting_id: int) -> str:
+    """Return a participant's personal link to bring a company to the meeting: ``/parrainage/{token}``."""
+    token = meeting_token(settings, REFERRAL, contact_public_id, meeting_id)
+    return f"{_portal_base(settings)}/parrainage/{token}"

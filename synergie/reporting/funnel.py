@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models.enums import STAGE_LABELS_FR, Stage
 from models.stages import PIPELINE
@@ -61,3 +61,20 @@ def exits(*, session: Session) -> dict[Stage, int]:
         if Stage(stage) in counts:
             counts[Stage(stage)] = count
     return counts
+
+
+def referrals(*, session: Session) -> list[tuple[str, str, str]]:
+    """Return who brought whom to which meeting: (meeting title, referred company, referring company)."""
+    from sqlalchemy.orm import aliased
+
+    from models.tables import Meeting, Referral
+
+    referrer = aliased(Company)
+    rows = session.execute(
+        sa.select(col(Meeting.title), col(Company.name), col(referrer.name))
+        .join(Referral, col(Referral.meeting_id) == col(Meeting.id))
+        .join(Company, col(Company.id) == col(Referral.company_id))
+        .join(referrer, col(referrer.id) == col(Referral.referrer_company_id))
+        .order_by(col(Meeting.starts_at), col(Referral.id))
+    ).all()
+    return [(str(m), str(c), str(r)) for m, c, r in rows]

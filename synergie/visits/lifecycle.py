@@ -17,8 +17,8 @@ from models.enums import Activity, CallOutcome, Channel, Partstat, Stage, VisitS
 from models.tables import CallTask, Company, Contact, StaffMember, TimeEntry, Visit
 from synergie import french
 from synergie.calendar.itip import (
+    Invitation,
     Participant,
-    VisitInvitation,
     build_cancel,
     build_request,
     invitation_email_parts,
@@ -348,8 +348,8 @@ def _location(company: Company) -> str:
 
 def _invitation(
     visit: Visit, company: Company, contact: Contact, staff: StaffMember, settings: Settings
-) -> VisitInvitation:
-    return VisitInvitation.for_visit(
+) -> Invitation:
+    return Invitation.for_visit(
         uid=visit.uid,
         start=visit.starts_at,
         company=company.name,

@@ -21,6 +21,8 @@ ALLOWED: set[tuple[Stage, Stage]] = {
     (VS, CA),  # visit cancelled, back to the callers
     (D, L), (U, L), (X, L),  # re-listed next year / site reopened
     (U, CA),  # finally reached
+    (L, P), (CO, P), (CA, P),  # referred to a quarterly meeting, and came
+    (V, P),  # came to a meeting before its flows were collected
     (D, O), (D, X), (U, D), (U, O), (U, X), (X, O),
 } | {(stage, exit_) for stage in (L, CO, CA, VS, V, FC, P, M) for exit_ in (D, U, O, X)}  # fmt: skip
 

@@ -797,3 +797,24 @@ def test_any_paris_start_in_2026_2027_parses_back_to_the_same_instant(
     # Compared in UTC: equality between datetimes sharing a tzinfo ignores fold.
     assert event["DTSTART"].dt.astimezone(UTC) == start.astimezone(UTC)
     assert event["DTEND"].dt.astimezone(UTC) == start.astimezone(UTC) + timedelta(hours=1)
+
+
+def test_documents_built_for_many_attendees_equal_one_built_for_each() -> None:
+    from dataclasses import replace
+
+    from synergie.calendar.itip import build_for_attendees
+
+    invitation = make_invitation()
+    people = [
+        Participant("Zoé « Z » Martin", "zoe@example.org"),
+        Participant("Léon", "leon@example.com"),
+    ]
+    now = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+    for method, build in (("REQUEST", build_request), ("CANCEL", build_cancel)):
+        source = invitation if method == "REQUEST" else invitation.revised()
+        batch = list(build_for_attendees(source, people, now=now, method=method))
+        assert batch == [build(replace(source, attendee=p), now=now) for p in people]
+        unfolded = batch[0].replace(b"\r\n ", b"")
+        assert b"zoe@example.org" in unfolded and b"leon@example.com" not in unfolded
+    with pytest.raises(ValueError, match="adresse e-mail invalide"):
+        list(build_for_attendees(invitation, [Participant("X", "not an address")], now=now))

@@ -1,0 +1,1 @@
+"""Quarterly meetings: planning, invitations with calendar requests, answers, waiting list, referrals, attendance."""
