@@ -389,3 +389,46 @@ def test_tls_sessions_log_in_and_verify_the_certificate(
         assert "CERTIFICATE_VERIFY_FAILED" in result.error.detail
         assert server.logins == []
         assert server.messages == []
+
+
+@pytest.mark.parametrize(
+    ("reply", "kind"),
+    [
+        ("550 5.1.1 <x@example.org>: Recipient address rejected: User unknown in relay recipient "
+         "table", PermanentDeliveryError),
+        ("550 5.1.1 No such user", PermanentDeliveryError),
+        ("550 relay denied", SenderSideError),
+        ("554 5.7.1 <x@example.org>: Relay access denied", SenderSideError),
+        ("550 5.7.1 Unable to relay", SenderSideError),
+        ("553 5.1.8 <bounce@example.org>: Sender address rejected: Domain not found",
+         SenderSideError),
+        ("554 5.7.1 <client.test.invalid>: Client host rejected: Access denied", SenderSideError),
+        ("451 4.7.1 Greylisted, try again", TransientDeliveryError),
+    ],
+)  # fmt: skip
+def test_a_refused_rcpt_blames_the_recipient_only_when_it_is_about_them(
+    smtp_server: SmtpTestServer,
+    smtp_backend: SmtpEmailBackend,
+    make_email: MakeEmail,
+    reply: str,
+    kind: type[Exception],
+) -> None:
+    smtp_server.refuse_every_rcpt(reply)
+
+    [result] = smtp_backend.send_messages([make_email(1)])
+
+    assert type(result.error) is kind
+
+
+def test_mail_from_refused_is_ours_and_the_probe_says_so_before_anything_is_sent(
+    smtp_server: SmtpTestServer, smtp_backend: SmtpEmailBackend, make_email: MakeEmail
+) -> None:
+    smtp_backend.probe()  # nothing refused: it returns, and sends nothing
+    smtp_server.refuse_mail_from("550 5.7.1 Sender not allowed")
+
+    with pytest.raises(SenderSideError, match="Sender not allowed"):
+        smtp_backend.probe()
+    [result] = smtp_backend.send_messages([make_email(1)])
+
+    assert isinstance(result.error, SenderSideError) and result.error.code == 550
+    assert smtp_server.messages == []

@@ -37,7 +37,7 @@ def _free_port() -> int:
 
 
 def _wait_until_healthy(base: str, process: subprocess.Popen[str] | None = None) -> None:
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 90  # a ceiling, not a speed test: the machine may be loaded
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             pytest.fail(f"portal exited early:\n{process.stdout.read() if process.stdout else ''}")
@@ -47,7 +47,7 @@ def _wait_until_healthy(base: str, process: subprocess.Popen[str] | None = None)
         except httpx.TransportError:
             pass
         time.sleep(0.05)
-    pytest.fail("portal did not answer /sante within 15 s")
+    pytest.fail("portal did not answer /sante within 90 s")
 
 
 def test_one_click_over_http_answers_before_the_event_is_emitted(
