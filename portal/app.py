@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -324,6 +325,18 @@ def create_app(
             )
             applier.kick()
             return None
+
+    @contextmanager
+    def writing() -> Iterator[Session]:
+        # write_transaction: on SQLite the first write waits for the lock (BEGIN IMMEDIATE)
+        # rather than failing when another request wrote since we read.
+        with write_transaction(engine) as connection:
+            session = Session(bind=connection, expire_on_commit=False)
+            try:
+                yield session
+                session.flush()
+            finally:
+                session.close()
 
     app = FastAPI(
         title="Synergie – portail",
