@@ -101,8 +101,14 @@ def test_demo_imports_the_sample_territory_and_prints_the_funnel(
                 )
     # Invitations, one moved (a second REQUEST for the same visit) and one cancelled.
     assert methods.count("CANCEL") == 1 and methods.count("REQUEST") >= 3
+    # Visits booked, then done (the demo closes them before the meetings): reached, not stuck.
     scheduled = [line for line in out.splitlines() if "visite planifiée" in line]
-    assert scheduled and int(scheduled[0].split("│")[2]) > 0
+    assert scheduled and int(scheduled[0].split("│")[3]) > 0
+    participants = [line for line in out.splitlines() if "│ participante" in line]
+    assert participants and int(participants[0].split("│")[2]) >= 15
+    flat = " ".join(out.split())
+    assert "15 inscrites (complet), 1 en liste d'attente" in flat and "première de la liste" in flat
+    assert flat.count(" invite ") >= 3 and "Entreprises invitées par les participants" in flat
     rows = [line for line in out.splitlines() if "Nouvelles entreprises" in line]
     assert rows and int(rows[0].split("│")[2]) >= 50
     # Run again: a fresh database each time, the same result.
