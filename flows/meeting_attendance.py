@@ -17,7 +17,12 @@ DEFAULT_TIMEOUT_SECONDS = 3600
 class AttendanceInput(RunInput):
     """Cochez les entreprises présentes à la rencontre."""
 
-    by: str = Field(min_length=1, max_length=100, description="Votre nom, gardé dans l'historique")
+    by: str = Field(
+        title="Votre nom",
+        min_length=1,
+        max_length=100,
+        description="Votre nom, gardé dans l'historique",
+    )
 
 
 def attendance_form(companies: list[dict[str, Any]]) -> type[AttendanceInput]:

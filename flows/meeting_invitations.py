@@ -11,10 +11,13 @@ from tasks.meetings import invite_to_meeting, send_waiting
 
 
 class MeetingInvitationsParams(BaseModel):
-    """Which meeting to invite to; by default a dry run that only counts who would be invited."""
+    """La rencontre à laquelle inviter. Par défaut, un essai à blanc qui compte les invitations."""
 
-    meeting_id: int = Field(ge=1, description="Numéro de la rencontre (synergie meetings list)")
+    meeting_id: int = Field(
+        title="Rencontre", ge=1, description="Numéro de la rencontre (synergie meetings list)"
+    )
     dry_run: bool = Field(
+        title="Essai à blanc",
         default=True,
         description="Essai à blanc : compter les invitations, ne rien écrire ni envoyer",
     )
