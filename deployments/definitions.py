@@ -10,15 +10,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prefect.deployments.runner import RunnerDeployment
+from prefect.events import DeploymentEventTrigger
 from prefect.schedules import Cron, Schedule
 
 from flows.call_reminders import call_reminders
 from flows.import_listing import import_listing
 from flows.log_call import log_call_flow
 from flows.mailing import mailing
+from flows.optout_sync import optout_sync
 from flows.visit_done import visit_done
 from flows.visit_reminders import visit_reminders
 from flows.visits import visits
+from portal.events import OPTED_OUT_EVENT
 
 TIMEZONE = "Europe/Paris"
 WORK_POOL = "synergie"
@@ -114,5 +117,16 @@ def build_deployments() -> list[RunnerDeployment]:
             visit_reminders, name="visit-reminders", tags=["visits"],
             description="SMS de rappel la veille de chaque visite confirmée.",
             every=Every("*", 9, slug="rappels-visites"),
+        ),
+        _deployment(
+            optout_sync, name="optout-sync", tags=["messaging"],
+            description="Appliquer les désinscriptions : annuler les messages encore en attente des "
+            "contacts désinscrits. Lancé à chaque désinscription reçue par le portail.",
+            every=Every("*", 6, slug="desinscriptions-quotidiennes"),
+            triggers=[DeploymentEventTrigger(
+                name="désinscription reçue", expect={OPTED_OUT_EVENT},
+                match={"prefect.resource.id": "synergie.company.*"},
+                parameters={"params": {"company_id": "{{ event.payload.company_id }}"}},
+            )],
         ),
     ]  # fmt: skip

@@ -161,6 +161,26 @@ def cancel_unwanted(
     now: datetime,
 ) -> int:
     """Cancel waiting rows whose contact opted out (or whose company left); return how many."""
+    return _cancel(connection, _scope(campaign_id, step, channel), _ready(now), now=now)
+
+
+def cancel_unwanted_everywhere(
+    connection: sa.Connection, *, company_id: int | None, now: datetime
+) -> int:
+    """Cancel every row not yet on its way (any step, any channel, retries due later included)
+    whose contact opted out or whose company left, for one company or all; return how many.
+
+    A row a batch holds under a live lease is left to that batch: its claim checked already.
+    """
+    waiting = sa.or_(
+        MESSAGE.c.status == MessageStatus.QUEUED.value,
+        sa.and_(MESSAGE.c.status == MessageStatus.SENDING.value, MESSAGE.c.lease_until < now),
+    )
+    company = sa.true() if company_id is None else MESSAGE.c.company_id == company_id
+    return _cancel(connection, company, waiting, now=now)
+
+
+def _cancel(connection: sa.Connection, *where: Any, now: datetime) -> int:
     opted_out = sa.exists().where(
         OPT_OUT.c.contact_id == MESSAGE.c.contact_id, OPT_OUT.c.channel == MESSAGE.c.channel
     )
@@ -169,7 +189,7 @@ def cancel_unwanted(
     )
     result = connection.execute(
         sa.update(MESSAGE)
-        .where(_scope(campaign_id, step, channel), _ready(now), sa.or_(opted_out, company_left))
+        .where(*where, sa.or_(opted_out, company_left))
         .values(
             status=MessageStatus.CANCELLED.value,
             last_error="destinataire désinscrit ou entreprise sortie du parcours avant l'envoi",
