@@ -118,3 +118,7 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+# A real browser (Debian's Chromium through Playwright) for any test that asks for one.
+from tests.browser import browser, chromium, page  # noqa: E402, F401
