@@ -283,6 +283,7 @@ def stack_settings(
         "PREFECT_SERVER_API_HOST": "127.0.0.1",
         "PREFECT_SERVER_API_PORT": str(api_port),
         "PREFECT_SERVER_API_AUTH_STRING": auth,
+        "PREFECT_SERVER_UI_API_URL": f"http://127.0.0.1:{api_port}/api",  # no proxy in the test
         "PREFECT_HOME": str(tmp / "prefect-server"),
     }
     synergie = {
