@@ -40,7 +40,10 @@ def stack(
         postgres, tmp_path_factory.mktemp("stack"), (stack_smtp.host, stack_smtp.port)
     ) as running:
         if reporter is not None:
-            reporter.write_line(f"\nscale-out stack up in {time.monotonic() - started:.0f} s")
+            phases = ", ".join(f"{k} at {v:.0f} s" for k, v in running.timings.items())
+            reporter.write_line(
+                f"\nscale-out stack up in {time.monotonic() - started:.0f} s ({phases})"
+            )
         yield running
     if reporter is not None:
         reporter.write_line(

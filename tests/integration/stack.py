@@ -248,6 +248,7 @@ class Stack:
     logs: Path
     workers: dict[str, Service]
     services: list[Service]
+    timings: dict[str, float] = field(default_factory=dict)
 
     def client(self, *, authenticated: bool = True) -> httpx.Client:
         """An HTTP client of the server's REST API, as the UI is (with the auth string unless told)."""
@@ -317,6 +318,8 @@ def synergie_stack(postgres_url: str, tmp: Path, smtp: tuple[str, int]) -> Itera
     """Stand the whole thing up from deploy/; tear it down afterwards."""
     logs = tmp / "logs"
     logs.mkdir(parents=True)
+    began = time.monotonic()
+    timings: dict[str, float] = {}
     services: list[Service] = []
     with ExitStack() as stack:
         prefect_db = stack.enter_context(
@@ -334,9 +337,11 @@ def synergie_stack(postgres_url: str, tmp: Path, smtp: tuple[str, int]) -> Itera
         api = settings["synergie.env"]["PREFECT_API_URL"]
         wait_for(lambda: httpx.get(f"{api}/health", timeout=2).status_code == 200,
                  timeout=180, what="the Prefect server", process=server.process)  # fmt: skip
+        timings["server healthy"] = time.monotonic() - began
 
         upgrade = read_unit("synergie-upgrade.service")
         run_oneshot(upgrade, unit_environment(upgrade, settings), logs)
+        timings["migrated and deployed"] = time.monotonic() - began
 
         portal_unit = read_unit("synergie-portal.service")
         portal = start_service(
@@ -357,10 +362,12 @@ def synergie_stack(postgres_url: str, tmp: Path, smtp: tuple[str, int]) -> Itera
                  timeout=60, what="the portal", process=portal.process)  # fmt: skip
         auth = settings["synergie.env"]["PREFECT_API_AUTH_STRING"]
         result = Stack(api=api, auth_string=auth, crm_url=crm_db, portal_url=portal_url,
-                       settings=settings, logs=logs, workers=workers, services=services)  # fmt: skip
+                       settings=settings, logs=logs, workers=workers, services=services,
+                       timings=timings)  # fmt: skip
         with result.client() as client:
             wait_for(lambda: len(call(client, "POST", "/workers/filter", json={}, pool="synergie")) >= 2,
                      timeout=60, what="two workers polling the pool")  # fmt: skip
+        timings["workers polling"] = time.monotonic() - began
         yield result
 
 

@@ -116,10 +116,12 @@ def test_staff_import_mail_twice_at_once_call_and_visit_on_two_workers(
                        email="benevole@example.org", per_day=10, days=range(1, 8))  # fmt: skip
             add_staff(session=session, name="Chargée de mission", email="eit@example.org")
             make_interested_company(session, name="Entreprise intéressée", commune_code="21464")
-        calls = wait_final(
-            client, start_run(client, "call_reminders/call-reminders", {"dry_run": False, "after_days": 0})["id"]
-        )  # fmt: skip
-        visits = wait_final(client, start_run(client, "visits/visits", {"dry_run": False})["id"])
+        # Both at once, one on each worker.
+        started_calls = start_run(
+            client, "call_reminders/call-reminders", {"dry_run": False, "after_days": 0}
+        )
+        started_visits = start_run(client, "visits/visits", {"dry_run": False})
+        calls, visits = (wait_final(client, run["id"]) for run in (started_calls, started_visits))
         assert (calls["state_type"], visits["state_type"]) == ("COMPLETED", "COMPLETED")
         [caller] = json.loads(artifacts_of(client, calls["id"])["call-reminders"]["data"])
         assert (caller["appelant"], caller["appels"]) == ("Bénévole Un", 10)
