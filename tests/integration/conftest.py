@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.stack import Stack, synergie_stack
+from tests.integration.stack import Stack, say, synergie_stack
 from tests.servers.smtp_server import SmtpTestServer
 
 NO_POSTGRES_STACK = (
@@ -35,17 +35,10 @@ def stack(
     if not postgres:
         pytest.skip(NO_POSTGRES_STACK)
     started = time.monotonic()
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     with synergie_stack(
         postgres, tmp_path_factory.mktemp("stack"), (stack_smtp.host, stack_smtp.port)
     ) as running:
-        if reporter is not None:
-            phases = ", ".join(f"{k} at {v:.0f} s" for k, v in running.timings.items())
-            reporter.write_line(
-                f"\nscale-out stack up in {time.monotonic() - started:.0f} s ({phases})"
-            )
+        phases = ", ".join(f"{k} at {v:.0f} s" for k, v in running.timings.items())
+        say(request, f"scale-out stack up in {time.monotonic() - started:.0f} s ({phases})")
         yield running
-    if reporter is not None:
-        reporter.write_line(
-            f"\nscale-out stack: {time.monotonic() - started:.0f} s from start to stop"
-        )
+    say(request, f"scale-out stack: {time.monotonic() - started:.0f} s from start to stop")

@@ -28,6 +28,7 @@ from typing import IO, Any, TypeVar
 
 import httpx
 import psutil
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
@@ -67,6 +68,16 @@ def wait_for(
             return result
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def say(request: pytest.FixtureRequest, line: str) -> None:
+    """Print a line on the terminal, even under -q and output capture (durations, for the record)."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line(f"\n{line}")
 
 
 # Service definitions
@@ -196,7 +207,7 @@ def start_service(
         command[command.index("--port") + 1] = str(port)
     name = unit.path.stem.replace("@", f"@{instance}")
     log_path = logs / f"{name}.log"
-    log = log_path.open("wb")
+    log = log_path.open("ab")  # a restarted worker appends to its log, as journald would
     process = subprocess.Popen(
         command, env=env, cwd=_localise(unit.working_directory, instance),
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,

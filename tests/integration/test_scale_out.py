@@ -32,6 +32,7 @@ from tests.integration.stack import (
     Stack,
     artifacts_of,
     call,
+    say,
     start_run,
     wait_final,
     wait_for,
@@ -62,7 +63,7 @@ def test_the_prefect_api_refuses_a_client_without_the_auth_string(stack: Stack) 
 
 
 def test_staff_import_mail_twice_at_once_call_and_visit_on_two_workers(
-    stack: Stack, stack_smtp: SmtpTestServer
+    stack: Stack, stack_smtp: SmtpTestServer, request: pytest.FixtureRequest
 ) -> None:
     started = time.monotonic()
     with stack.client() as client:
@@ -132,11 +133,11 @@ def test_staff_import_mail_twice_at_once_call_and_visit_on_two_workers(
         received = [r for m in stack_smtp.messages for r in m.rcpt_tos]
         assert "benevole@example.org" in received  # the caller's list of the day, by e-mail
         engine.dispose()
-    print(f"import, two mailings, calls and visits: {time.monotonic() - started:.0f} s")
+    say(request, f"import, two mailings, calls and visits: {time.monotonic() - started:.0f} s")
 
 
 def test_a_worker_killed_mid_mailing_loses_nothing_and_resends_at_most_one(
-    stack: Stack, stack_smtp: SmtpTestServer
+    stack: Stack, stack_smtp: SmtpTestServer, request: pytest.FixtureRequest
 ) -> None:
     engine = crm(stack)
     with session_scope(engine) as session:
@@ -178,7 +179,7 @@ def test_a_worker_killed_mid_mailing_loses_nothing_and_resends_at_most_one(
         )  # type: ignore[attr-defined]
     assert statuses == {MessageStatus.SENT: 40}
     engine.dispose()
-    print(f"killed after {at_kill} of 40 messages; duplicates: {sum(counts.values()) - 40}")
+    say(request, f"killed after {at_kill} of 40 messages; duplicates: {sum(counts.values()) - 40}")
     stack.restart_worker(victim)
 
 
