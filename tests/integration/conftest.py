@@ -1,4 +1,4 @@
-"""The scale-out stack, stood up once for the tests that need it (the scale-out and Prefect UI tests)."""
+"""The scale-out stack, stood up once per test module that uses it, and stopped when that module ends."""
 
 from __future__ import annotations
 
@@ -17,14 +17,14 @@ NO_POSTGRES_STACK = (
 )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stack_smtp() -> Iterator[SmtpTestServer]:
     """The SMTP server the stack's workers send to (its own, so that no other test resets it)."""
     with SmtpTestServer() as server:
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stack(
     stack_smtp: SmtpTestServer,
     tmp_path_factory: pytest.TempPathFactory,

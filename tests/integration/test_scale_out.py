@@ -1,5 +1,6 @@
 """Beyond one laptop: a Prefect server on PostgreSQL, a process work pool with two workers, the CRM on
-PostgreSQL and the portal, all started from deploy/, driven through the REST API as the UI does.
+PostgreSQL and the portal, all started from deploy/, driven through the REST API as the UI does,
+and the Prefect UI itself in Chromium (one stack for the module: it stops when the module ends).
 
 Adding a case for another portal event (an RSVP, ``synergie.invitation.answered``) is one small
 test: make what the event needs, then ``assert_event_starts(stack, "flow/deployment", emit)``.
@@ -8,6 +9,7 @@ test: make what the event needs, then ``assert_event_starts(stack, "flow/deploym
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -17,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import Page, expect
 from sqlmodel import select
 
 from models import Campaign, Message, MessageStatus
@@ -27,6 +30,7 @@ from synergie.messaging.links import unsubscribe_token
 from synergie.messaging.outbox import enqueue, message_key, new_message_id
 from synergie.settings import Settings
 from synergie.visits.lifecycle import add_staff
+from tests.browser import screenshot
 from tests.factories import luhn_siret, make_company, make_contact, make_interested_company
 from tests.integration.stack import (
     Stack,
@@ -243,3 +247,47 @@ def test_an_opt_out_on_the_portal_starts_optout_sync_for_that_company(stack: Sta
         [waiting] = session.exec(select(Message).where(Message.company_id == company_id))
         assert waiting.status == MessageStatus.CANCELLED
     engine.dispose()
+
+
+# The Prefect UI, in Chromium.
+
+DEPLOYMENTS = ["import-listing", "mailing", "call-reminders", "log-call", "visits", "visit-done",
+               "visit-reminders", "optout-sync"]  # fmt: skip
+
+
+def sign_in(page: Page, stack: Stack) -> str:
+    """Open the UI, which asks for the password first, and give it; return the UI's base URL."""
+    ui = stack.api.removesuffix("/api")
+    page.goto(f"{ui}/deployments")
+    password = page.locator("input").first
+    expect(password).to_be_visible(timeout=30_000)
+    screenshot(page, "prefect-ui-login")
+    password.fill(stack.auth_string)
+    page.get_by_role("button", name=re.compile("log ?in", re.I)).click()
+    return ui
+
+
+def test_the_prefect_ui_asks_for_the_password_then_lists_synergies_deployments(
+    stack: Stack, page: Page
+) -> None:
+    ui = sign_in(page, stack)
+    page.goto(f"{ui}/deployments")
+    links = page.locator('a[href^="/deployments/deployment/"]')
+    expect(links).to_have_count(len(DEPLOYMENTS), timeout=30_000)
+    assert sorted(t.strip() for t in links.all_inner_texts()) == sorted(DEPLOYMENTS)
+    screenshot(page, "prefect-ui-deployments")
+
+
+def test_the_mailing_run_form_speaks_french(stack: Stack, page: Page) -> None:
+    with stack.client() as client:
+        mailing = call(client, "GET", "/deployments/name/mailing/mailing")
+    fields = mailing["parameter_openapi_schema"]["definitions"]["MailingParams"]["properties"]
+    ui = sign_in(page, stack)
+    page.goto(f"{ui}/deployments/deployment/{mailing['id']}/run")
+    expect(page.get_by_text("Essai à blanc", exact=False).first).to_be_visible(timeout=30_000)
+    for name, field in fields.items():
+        expect(page.get_by_text(field["description"], exact=False).first).to_be_visible()
+        if "title" in field and field["title"] != name.replace("_", " ").title():
+            # A French title given with Field(title=...), not pydantic's from the field's name.
+            expect(page.get_by_text(field["title"], exact=True).first).to_be_visible()
+    screenshot(page, "prefect-ui-mailing-run-form")
