@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 
 from flows.optout_sync import OptOutSyncParams, optout_sync
 from models import Message, MessageStatus
@@ -38,8 +38,8 @@ def test_an_opt_out_cancels_that_companys_waiting_messages_and_a_rerun_finds_not
         # A retry due tomorrow still waits: it must go too.
         session.execute(
             sa.update(Message)
-            .where(Message.step == "relance")
-            .values(next_attempt_at=now + timedelta(days=1))  # type: ignore[arg-type]
+            .where(col(Message.step) == "relance")
+            .values(next_attempt_at=now + timedelta(days=1))
         )
         opt_out(
             session=session, contact=contacts[0], channels=[Channel.EMAIL], source="test", now=now

@@ -340,7 +340,7 @@ def synergie_stack(postgres_url: str, tmp: Path, smtp: tuple[str, int]) -> Itera
         api_port, portal_port = free_port(), free_port()
         settings = stack_settings(api_port=api_port, prefect_db=prefect_db,
                                  crm_db=crm_db, tmp=tmp, smtp=smtp)  # fmt: skip
-        stack.callback(lambda: [service.stop() for service in reversed(services)])
+        stack.callback(lambda: _stop_all(services))
 
         server_unit = read_unit("synergie-prefect-server.service")
         server = start_service(server_unit, unit_environment(server_unit, settings), logs)
@@ -380,6 +380,11 @@ def synergie_stack(postgres_url: str, tmp: Path, smtp: tuple[str, int]) -> Itera
                      timeout=60, what="two workers polling the pool")  # fmt: skip
         timings["workers polling"] = time.monotonic() - began
         yield result
+
+
+def _stop_all(services: list[Service]) -> None:
+    for service in reversed(services):
+        service.stop()
 
 
 def call(client: httpx.Client, method: str, url: str, *, pool: str = "", **kwargs: Any) -> Any:

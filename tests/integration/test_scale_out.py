@@ -20,7 +20,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Page, expect
-from sqlmodel import select
+from sqlmodel import col, select
 
 from models import Campaign, Message, MessageStatus
 from models.db import make_engine, session_scope
@@ -179,8 +179,8 @@ def test_a_worker_killed_mid_mailing_loses_nothing_and_resends_at_most_one(
     assert sum(counts.values()) - len(ours) <= 1, counts.most_common(3)  # one batch at a time
     with session_scope(engine) as session:
         statuses = Counter(
-            m.status for m in session.exec(select(Message).where(Message.to_address.in_(ours)))
-        )  # type: ignore[attr-defined]
+            m.status for m in session.exec(select(Message).where(col(Message.to_address).in_(ours)))
+        )
     assert statuses == {MessageStatus.SENT: 40}
     engine.dispose()
     say(request, f"killed after {at_kill} of 40 messages; duplicates: {sum(counts.values()) - 40}")
@@ -228,8 +228,8 @@ def test_an_opt_out_on_the_portal_starts_optout_sync_for_that_company(stack: Sta
         }], now=now)  # fmt: skip
         session.execute(
             sa.update(Message)
-            .where(Message.contact_id == contact.id)
-            .values(next_attempt_at=now + timedelta(days=1))  # type: ignore[arg-type]
+            .where(col(Message.contact_id) == contact.id)
+            .values(next_attempt_at=now + timedelta(days=1))
         )
     secret_key = stack.settings["synergie.env"]["SYNERGIE_SECRET_KEY"]
     token = unsubscribe_token(Settings(secret_key=secret_key), public_id, Channel.EMAIL)  # type: ignore[arg-type]
