@@ -1,6 +1,7 @@
 """Mailing benchmark: the mailing flow against raw smtplib and against the same code without Prefect.
 
     python bench/mailing_bench.py [--messages 5000] [--batch-size 500] [--concurrency 1] [--rounds 3]
+                                  [--database postgresql://user@host:port/postgres]
 
 Each contender sends the same number of personalised messages to a local aiosmtpd
 server running in its own process (one fresh server per contender and round, so its
@@ -15,6 +16,10 @@ run would (imports are not timed):
 
 The contenders take turns (a, c, b) for ``--rounds`` rounds; the ratios are those of
 the medians, and each contender's range is shown beside it: this machine is shared.
+
+``--database`` names a PostgreSQL server: (b) and (c) then each get a fresh database on
+it (created and dropped by the bench), as a territory beyond one laptop runs; by default
+each gets a fresh SQLite file.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -132,10 +139,35 @@ def populate(url: str, count: int) -> None:
     engine.dispose()
 
 
-def environment(data_dir: Path, host: str, port: int) -> dict[str, str]:
+@contextmanager
+def fresh_database(server: str | None, data_dir: Path) -> Iterator[str]:
+    """A new, empty database: a SQLite file in ``data_dir``, or one on the PostgreSQL ``server``."""
+    if not server:
+        yield f"sqlite:///{data_dir / 'synergie.db'}"
+        return
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    from models.db import normalise_url
+
+    admin = sa.create_engine(normalise_url(server), isolation_level="AUTOCOMMIT")
+    name = f"synergie_bench_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield (
+            make_url(normalise_url(server)).set(database=name).render_as_string(hide_password=False)
+        )
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def environment(data_dir: Path, host: str, port: int, database_url: str) -> dict[str, str]:
     return {
         "SYNERGIE_DATA_DIR": str(data_dir),
-        "SYNERGIE_DATABASE_URL": f"sqlite:///{data_dir / 'synergie.db'}",
+        "SYNERGIE_DATABASE_URL": database_url,
         "SYNERGIE_EMAIL_BACKEND": "smtp",
         "SYNERGIE_SMTP_HOST": host,
         "SYNERGIE_SMTP_PORT": str(port),
@@ -211,15 +243,21 @@ def warm_api(env: dict[str, str]) -> float:
 
 
 def run_contender(
-    name: str, count: int, batch_size: int, concurrency: int, data_dir: Path, warm: bool = False
+    name: str,
+    count: int,
+    batch_size: int,
+    concurrency: int,
+    data_dir: Path,
+    warm: bool = False,
+    database: str | None = None,
 ) -> dict[str, Any]:
-    """Run contender ``name`` in a fresh process against a fresh SMTP server; return its figures."""
+    """Run contender ``name`` in a fresh process against a fresh SMTP server and database; return its figures."""
     data_dir.mkdir(parents=True)
     stats_file = data_dir / "smtp.json"
-    with smtp_server(stats_file) as (host, port):
-        env = {**os.environ, **environment(data_dir, host, port)}
+    with smtp_server(stats_file) as (host, port), fresh_database(database, data_dir) as url:
+        env = {**os.environ, **environment(data_dir, host, port, url)}
         if name != "a":
-            populate(f"sqlite:///{data_dir / 'synergie.db'}", count)
+            populate(url, count)
         if warm:
             warm_api(env)
         child = subprocess.run(
@@ -265,6 +303,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, help="default: the mailing flow's")
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--database", help="a PostgreSQL server URL (postgresql://…); default: SQLite files"
+    )
     parser.add_argument("--child", choices=["a", "b", "c"], help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -292,7 +333,7 @@ def main() -> None:
                 for name in ("a", "c", "b"):
                     runs[name].append(run_contender(
                         name, args.messages, args.batch_size, args.concurrency, workdir / f"{name}{round_}",
-                        warm=name == "b" and round_ == 0,
+                        warm=name == "b" and round_ == 0, database=args.database,
                     ))  # fmt: skip
                     print(f"round {round_ + 1}/{args.rounds} ({name}): {runs[name][-1]['rate']:.0f} msg/s",
                           file=sys.stderr, flush=True)  # fmt: skip
@@ -306,8 +347,9 @@ def report(
     batches = -(-args.messages // args.batch_size)
     labels = {"a": "(a) raw smtplib, pre-built, one connection", "b": "(b) mailing flow, end to end",
               "c": "(c) same code without Prefect"}  # fmt: skip
+    database = "PostgreSQL" if args.database else "SQLite"
     print(f"{args.messages:,} personalised messages, batches of {args.batch_size}, {args.concurrency} batch(es) at once, "
-          f"local aiosmtpd in its own process; median of {args.rounds} rounds taken in turn (a, c, b)")  # fmt: skip
+          f"{database} database, local aiosmtpd in its own process; median of {args.rounds} rounds taken in turn (a, c, b)")  # fmt: skip
     for name in ("a", "b", "c"):
         rates = [r["rate"] for r in runs[name]]
         ehlo = max(r["ehlo"] for r in runs[name])

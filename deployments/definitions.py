@@ -22,10 +22,11 @@ from flows.meeting_attendance import meeting_attendance
 from flows.meeting_invitations import meeting_invitations
 from flows.meeting_reminders import meeting_reminders
 from flows.meeting_sync import meeting_sync
+from flows.optout_sync import optout_sync
 from flows.visit_done import visit_done
 from flows.visit_reminders import visit_reminders
 from flows.visits import visits
-from portal.events import INVITATION_ANSWERED_EVENT, REFERRAL_CREATED_EVENT
+from portal.events import INVITATION_ANSWERED_EVENT, OPTED_OUT_EVENT, REFERRAL_CREATED_EVENT
 
 TIMEZONE = "Europe/Paris"
 WORK_POOL = "synergie"
@@ -168,6 +169,17 @@ def build_deployments() -> list[RunnerDeployment]:
             meeting_attendance, name="meeting-attendance", tags=["meetings"],
             description="Noter la présence après une rencontre : indiquez son numéro, puis cochez les "
             "entreprises présentes dans le formulaire qui s'affiche.",
+        ),
+        _deployment(
+            optout_sync, name="optout-sync", tags=["messaging"],
+            description="Appliquer les désinscriptions : annuler les messages encore en attente des "
+            "contacts désinscrits. Lancé à chaque désinscription reçue par le portail.",
+            every=Every("*", 6, slug="desinscriptions-quotidiennes"),
+            triggers=[DeploymentEventTrigger(
+                name="désinscription reçue", expect={OPTED_OUT_EVENT},
+                match={"prefect.resource.id": "synergie.company.*"},
+                parameters={"params": {"company_id": "{{ event.payload.company_id }}"}},
+            )],
         ),
     ]  # fmt: skip
 

@@ -139,3 +139,7 @@ def _dovecot() -> Iterator[DovecotServer]:
 def imap_account(_dovecot: DovecotServer) -> ImapAccount:
     """A real Dovecot IMAP server on 127.0.0.1 and a user of this test's own: an empty mailbox."""
     return _dovecot.new_account()
+
+
+# A real browser (Debian's Chromium through Playwright) for any test that asks for one.
+from tests.browser import browser, chromium, page  # noqa: E402, F401

@@ -168,6 +168,39 @@ def cancel_unwanted(
     The suppression list is matched on the row's own address, so a message to a caller,
     or to a contact row created after the opt-out, is caught as well.
     """
+    return _cancel(
+        connection, _scope(campaign_id, step, channel), _ready(now), channel=channel, now=now
+    )
+
+
+def cancel_unwanted_everywhere(
+    connection: sa.Connection, *, company_id: int | None, now: datetime
+) -> int:
+    """Cancel every row not yet on its way (any step, any channel, retries due later included)
+    whose recipient opted out or is suppressed, or whose company left, for one company or all;
+    return how many.
+
+    A row a batch holds under a live lease is left to that batch: its claim checked already.
+    """
+    waiting = sa.or_(
+        MESSAGE.c.status == MessageStatus.QUEUED.value,
+        sa.and_(MESSAGE.c.status == MessageStatus.SENDING.value, MESSAGE.c.lease_until < now),
+    )
+    company = sa.true() if company_id is None else MESSAGE.c.company_id == company_id
+    return sum(
+        _cancel(
+            connection,
+            company,
+            waiting,
+            MESSAGE.c.channel == channel.value,
+            channel=channel,
+            now=now,
+        )
+        for channel in Channel
+    )
+
+
+def _cancel(connection: sa.Connection, *where: Any, channel: Channel, now: datetime) -> int:
     opted_out = refused(
         contact_id=MESSAGE.c.contact_id,
         address=sa.func.lower(MESSAGE.c.to_address),
@@ -178,7 +211,7 @@ def cancel_unwanted(
     )
     result = connection.execute(
         sa.update(MESSAGE)
-        .where(_scope(campaign_id, step, channel), _ready(now), sa.or_(opted_out, company_left))
+        .where(*where, sa.or_(opted_out, company_left))
         .values(
             status=MessageStatus.CANCELLED.value,
             last_error="destinataire désinscrit ou entreprise sortie du parcours avant l'envoi",

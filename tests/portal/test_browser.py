@@ -19,7 +19,7 @@ from portal.events import MeetingEvent
 from synergie.meetings.lifecycle import invite_meeting
 from synergie.messaging.links import referral_url, rsvp_url, unsubscribe_url
 from synergie.settings import Settings
-from tests.browser import browser, chromium_missing, page, screenshot  # noqa: F401 (fixtures)
+from tests.browser import chromium_missing, screenshot
 from tests.factories import NOW
 from tests.integration.test_prefect_server import free_port
 from tests.portal.conftest import Clock, opt_out_rows
@@ -70,7 +70,7 @@ def site(sqlite_engine: sa.Engine, sqlite_settings: Settings) -> Iterator[Site]:
 
 
 @pytest.fixture
-def no_js_page(browser: Any) -> Iterator[Any]:  # noqa: F811
+def no_js_page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(
         locale="fr-FR", java_script_enabled=False, viewport={"width": 1000, "height": 900}
     )
@@ -78,11 +78,11 @@ def no_js_page(browser: Any) -> Iterator[Any]:  # noqa: F811
     context.close()
 
 
-def focus_ring(page: Any) -> str:  # noqa: F811
+def focus_ring(page: Any) -> str:
     return str(page.evaluate("getComputedStyle(document.activeElement).outlineStyle"))
 
 
-def every_field_is_labelled(page: Any) -> None:  # noqa: F811
+def every_field_is_labelled(page: Any) -> None:
     unlabelled = page.evaluate(
         """[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
              .filter(e => e.labels.length === 0).map(e => e.name)"""
@@ -90,7 +90,7 @@ def every_field_is_labelled(page: Any) -> None:  # noqa: F811
     assert unlabelled == []
 
 
-def test_rsvp_by_keyboard_with_javascript(site: Site, page: Any) -> None:  # noqa: F811
+def test_rsvp_by_keyboard_with_javascript(site: Site, page: Any) -> None:
     company = site.territory.companies[1]
     page.goto(
         site.url(
@@ -178,9 +178,9 @@ def test_referral_form_errors_then_success_without_javascript(site: Site, no_js_
 
 
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "sans-js"])
-def test_unsubscribe_pages_by_keyboard(site: Site, browser: Any, javascript: bool) -> None:  # noqa: F811
+def test_unsubscribe_pages_by_keyboard(site: Site, browser: Any, javascript: bool) -> None:
     context = browser.new_context(locale="fr-FR", java_script_enabled=javascript)
-    page = context.new_page()  # noqa: F811
+    page = context.new_page()
     contact = site.contact(site.territory.companies[2])
     page.goto(site.url(unsubscribe_url(site.territory.settings, contact.public_id, Channel.EMAIL)))
     assert page.get_by_role("heading", name="Vous désinscrire").is_visible()
