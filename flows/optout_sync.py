@@ -15,7 +15,7 @@ from tasks.outbox import cancel_opted_out_messages
 
 
 class OptOutSyncParams(BaseModel):
-    """Which company's opt-outs to apply; by default every company's."""
+    """L'entreprise dont appliquer les désinscriptions. Par défaut, toutes."""
 
     company_id: int | None = Field(
         default=None, ge=1, title="Entreprise", description="Numéro de l'entreprise (vide : toutes)"

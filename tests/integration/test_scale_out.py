@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 from sqlmodel import col, select
 
+from deployments.definitions import build_deployments
 from models import Campaign, Message, MessageStatus
 from models.db import make_engine, session_scope
 from models.enums import Channel, Stage
@@ -251,8 +252,10 @@ def test_an_opt_out_on_the_portal_starts_optout_sync_for_that_company(stack: Sta
 
 # The Prefect UI, in Chromium.
 
-DEPLOYMENTS = ["import-listing", "mailing", "call-reminders", "log-call", "visits", "visit-done",
-               "visit-reminders", "optout-sync"]  # fmt: skip
+
+# Every deployment the one source defines, read at import: inside a browser test an event loop
+# runs, and Prefect's to_deployment would then hand back a coroutine.
+DEPLOYMENT_NAMES = [deployment.name for deployment in build_deployments()]
 
 
 def sign_in(page: Page, stack: Stack) -> str:
@@ -272,9 +275,11 @@ def test_the_prefect_ui_asks_for_the_password_then_lists_synergies_deployments(
 ) -> None:
     ui = sign_in(page, stack)
     page.goto(f"{ui}/deployments")
+    names = DEPLOYMENT_NAMES
     links = page.locator('a[href^="/deployments/deployment/"]')
-    expect(links).to_have_count(len(DEPLOYMENTS), timeout=30_000)
-    assert sorted(t.strip() for t in links.all_inner_texts()) == sorted(DEPLOYMENTS)
+    # The UI shows ten deployments a page: every one it shows is ours, and the page is full.
+    expect(links).to_have_count(min(len(names), 10), timeout=30_000)
+    assert {t.strip() for t in links.all_inner_texts()} <= set(names)
     screenshot(page, "prefect-ui-deployments")
 
 
@@ -289,5 +294,7 @@ def test_the_mailing_run_form_speaks_french(stack: Stack, page: Page) -> None:
         expect(page.get_by_text(field["description"], exact=False).first).to_be_visible()
         if "title" in field and field["title"] != name.replace("_", " ").title():
             # A French title given with Field(title=...), not pydantic's from the field's name.
-            expect(page.get_by_text(field["title"], exact=True).first).to_be_visible()
+            # The UI adds " (Optional)" after the title of a field that has a default.
+            title = re.compile(rf"^{re.escape(field['title'])}( \(Optional\))?$")
+            expect(page.get_by_text(title).first).to_be_visible()
     screenshot(page, "prefect-ui-mailing-run-form")
