@@ -168,6 +168,20 @@ def _row(
     }  # fmt: skip
 
 
+def _email_row(
+    *, meeting: Meeting, kind: str, recipient: Recipient, domain: str, rendered: Any,
+    alternatives: Any = (), attachments: Any = (),
+) -> dict[str, Any]:  # fmt: skip
+    """Return the outbox row of one rendered e-mail to ``recipient``'s contact."""
+    contact = recipient.contact
+    content = prepared_email(
+        subject=rendered.subject, text=rendered.text, html=rendered.html,
+        to_name=contact.name or "", alternatives=alternatives, attachments=attachments,
+    )  # fmt: skip
+    return _row(meeting=meeting, kind=kind, recipient=recipient, channel=Channel.EMAIL,
+                to=contact.email or "", domain=domain, content=content)  # fmt: skip
+
+
 def _enqueue(session: Session, rows: Iterable[dict[str, Any]], now: datetime) -> int:
     added, chunk = 0, []
     for row in rows:
@@ -361,21 +375,14 @@ def queue_answer_confirmations(
              "unsubscribe_url": unsubscribe_url(settings, contact.public_id, Channel.EMAIL)},
         )  # fmt: skip
         rows.append(
-            _row(
+            _email_row(
                 meeting=meeting,
                 kind=f"reponse-{registration.company_id}-v{registration.version}",
                 recipient=recipient,
-                channel=Channel.EMAIL,
-                to=contact.email or "",
                 domain=domain,
-                content=prepared_email(
-                    subject=rendered.subject,
-                    text=rendered.text,
-                    html=rendered.html,
-                    to_name=contact.name or "",
-                    alternatives=alternatives,
-                    attachments=attachments,
-                ),
+                rendered=rendered,
+                alternatives=alternatives,
+                attachments=attachments,
             )  # fmt: skip
         )
     added = _enqueue(session, rows, now)
@@ -415,21 +422,14 @@ def queue_cancellations(
              "unsubscribe_url": unsubscribe_url(settings, contact.public_id, Channel.EMAIL)},
         )  # fmt: skip
         rows.append(
-            _row(
+            _email_row(
                 meeting=meeting,
                 kind=f"annulation-seq{meeting.sequence}",
                 recipient=recipient,
-                channel=Channel.EMAIL,
-                to=contact.email or "",
                 domain=domain,
-                content=prepared_email(
-                    subject=rendered.subject,
-                    text=rendered.text,
-                    html=rendered.html,
-                    to_name=contact.name or "",
-                    alternatives=alternatives,
-                    attachments=attachments,
-                ),
+                rendered=rendered,
+                alternatives=alternatives,
+                attachments=attachments,
             )  # fmt: skip
         )
     return _enqueue(session, rows, now)
@@ -474,19 +474,12 @@ def queue_week_reminders(
                  "unsubscribe_url": unsubscribe_url(settings, contact.public_id, Channel.EMAIL)},
             )  # fmt: skip
             rows.append(
-                _row(
+                _email_row(
                     meeting=meeting,
                     kind="rappel-semaine",
                     recipient=recipient,
-                    channel=Channel.EMAIL,
-                    to=contact.email or "",
                     domain=domain,
-                    content=prepared_email(
-                        subject=rendered.subject,
-                        text=rendered.text,
-                        html=rendered.html,
-                        to_name=contact.name or "",
-                    ),
+                    rendered=rendered,
                 )  # fmt: skip
             )
         added += _enqueue(session, rows, now)
