@@ -10,16 +10,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prefect.deployments.runner import RunnerDeployment
+from prefect.events import DeploymentEventTrigger
 from prefect.schedules import Cron, Schedule
 
 from flows.call_reminders import call_reminders
 from flows.import_listing import import_listing
+from flows.inventory_accept import inventory_accept
+from flows.inventory_review import inventory_review
 from flows.log_call import log_call_flow
 from flows.mailbox import mailbox
 from flows.mailing import mailing
 from flows.visit_done import visit_done
 from flows.visit_reminders import visit_reminders
 from flows.visits import visits
+from portal.events import FLOWS_SUBMITTED_EVENT
 
 TIMEZONE = "Europe/Paris"
 WORK_POOL = "synergie"
@@ -134,4 +138,28 @@ def build_deployments() -> list[RunnerDeployment]:
             every=Every("*", minutes=15, slug="boite-aux-lettres", parameters=FOR_REAL),
             concurrency_limit=1,  # one pass at a time (the journal would cope; no need to race)
         ),
+        _deployment(
+            inventory_review, name="inventory-review", tags=["inventory"],
+            description="Un questionnaire des flux est arrivé : résumé par courriel à la chargée de "
+            "mission et temps d'analyse noté au registre. Démarré par le portail (événement "
+            f"{FLOWS_SUBMITTED_EVENT}) ; le passage programmé rattrape ce qu'aucun événement n'a "
+            "démarré, jamais deux fois.",
+            every=Every("*", minutes=30, slug="inventaire-rattrapage"),
+            triggers=[_flows_submitted_trigger()],
+        ),
+        _deployment(
+            inventory_accept, name="inventory-accept", tags=["inventory"],
+            description="Valider l'inventaire des flux d'une entreprise visitée, une fois vérifié : "
+            "étape « flux collectés ».",
+        ),
     ]  # fmt: skip
+
+
+def _flows_submitted_trigger() -> DeploymentEventTrigger:
+    """Start ``inventory-review`` for the company whose questionnaire the portal just stored."""
+    return DeploymentEventTrigger(
+        name=f"inventory-review on {FLOWS_SUBMITTED_EVENT}",
+        expect={FLOWS_SUBMITTED_EVENT},
+        match={"prefect.resource.id": "synergie.company.*"},
+        parameters={"company_id": "{{ event.payload.company_id }}"},
+    )

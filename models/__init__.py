@@ -14,6 +14,16 @@ from models.enums import (
     SuppressionSource,
     VisitStatus,
 )
+from models.inventory import (
+    Direction,
+    FlowOrigin,
+    FlowSubmission,
+    Frequency,
+    MaterialFlow,
+    MoneyKind,
+    Outlet,
+    Unit,
+)
 from models.stages import StageTransitionError, allowed_targets, transition
 from models.tables import (
     Caller,
@@ -32,6 +42,14 @@ from models.tables import (
 )
 
 __all__ = [
+    "Direction",
+    "FlowOrigin",
+    "FlowSubmission",
+    "Frequency",
+    "MaterialFlow",
+    "MoneyKind",
+    "Outlet",
+    "Unit",
     "Activity",
     "CallOutcome",
     "CallTask",

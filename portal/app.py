@@ -23,6 +23,7 @@ from models.db import write_transaction
 from models.enums import Channel
 from models.tables import Company, Contact, OptOut
 from portal.events import OptOutEvent, emit_opt_out
+from portal.inventory import inventory_router
 from synergie import french
 from synergie.messaging.links import UNSUBSCRIBE, InvalidToken, read_token
 from synergie.messaging.optouts import opt_out, opt_out_company, suppression_of
@@ -323,4 +324,5 @@ def create_app(
             recorded_at=_french_datetime(recorded.at if recorded else moment, settings),
         )
 
+    app.include_router(inventory_router(settings=settings, engine=engine, render=render, now=now))
     return app

@@ -9,7 +9,16 @@ from typing import Any
 
 from models.enums import Channel
 
-__all__ = ["OPTED_OUT_EVENT", "OptOutEvent", "emit_opt_out", "opt_out_event_fields"]
+__all__ = [
+    "FLOWS_SUBMITTED_EVENT",
+    "OPTED_OUT_EVENT",
+    "FlowsSubmittedEvent",
+    "OptOutEvent",
+    "emit_flows_submitted",
+    "emit_opt_out",
+    "flows_submitted_event_fields",
+    "opt_out_event_fields",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -86,4 +95,61 @@ def emit_opt_out(event: OptOutEvent) -> None:
         # The opt-out is already committed; a lost event must not turn into an error page.
         logger.exception(
             "emitting %s for contact %s failed", OPTED_OUT_EVENT, event.contact_public_id
+        )
+
+
+FLOWS_SUBMITTED_EVENT = "synergie.flows.submitted"
+
+
+@dataclass(frozen=True, slots=True)
+class FlowsSubmittedEvent:
+    """A company sent its flow questionnaire back through the portal (the rows are committed)."""
+
+    company_id: int
+    submission_id: int
+    rows: int
+    occurred: datetime
+
+
+def flows_submitted_event_fields(event: FlowsSubmittedEvent) -> dict[str, Any]:
+    """Return the keyword arguments of ``prefect.events.emit_event`` for ``event``."""
+    return {
+        "event": FLOWS_SUBMITTED_EVENT,
+        "resource": {"prefect.resource.id": f"synergie.company.{event.company_id}"},
+        "related": [
+            {
+                "prefect.resource.id": f"synergie.flow-submission.{event.submission_id}",
+                "prefect.resource.role": "submission",
+            }
+        ],
+        "payload": {
+            "company_id": event.company_id,
+            "submission_id": event.submission_id,
+            "rows": event.rows,
+        },
+        "occurred": event.occurred,
+    }
+
+
+def emit_flows_submitted(event: FlowsSubmittedEvent) -> None:
+    """Emit ``synergie.flows.submitted`` to the configured Prefect API; log, never raise, on failure."""
+    try:
+        if not prefect_api_configured():
+            # The scheduled run of inventory-review catches the submission up anyway.
+            logger.warning(
+                "no Prefect API configured (PREFECT_API_URL): event %s for company %s not emitted",
+                FLOWS_SUBMITTED_EVENT, event.company_id,
+            )  # fmt: skip
+            return
+        from prefect.events import emit_event
+
+        if emit_event(**flows_submitted_event_fields(event)) is None:
+            logger.warning(
+                "Prefect did not accept event %s for company %s",
+                FLOWS_SUBMITTED_EVENT,
+                event.company_id,
+            )
+    except Exception:
+        logger.exception(
+            "emitting %s for company %s failed", FLOWS_SUBMITTED_EVENT, event.company_id
         )

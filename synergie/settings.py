@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     visit_notice_working_days: int = Field(default=2, ge=0, le=60)
     visit_horizon_days: int = Field(default=90, ge=7, le=730)
 
+    # The flow inventory: staff time booked per questionnaire reviewed (the seed budgets 15 h for
+    # the flows of ~30 visited companies), how long the questionnaire link works.
+    inventory_review_hours: float = Field(default=0.5, gt=0, le=24)
+    inventory_link_days: int = Field(default=365, ge=1, le=3650)
+
     # SMS: the file outbox by default too.
     sms_backend: Literal["file", "twilio", "memory"] = "file"
     twilio_account_sid: str = ""

@@ -217,8 +217,18 @@ class ListingLoader:
 # ── the whole import ───────────────────────────────────────────────────────────────────
 
 
+# A cell starting with one of these is a formula to Excel, LibreOffice or Google Sheets
+# (OWASP, "CSV Injection"): written with a leading apostrophe, it is shown as text.
+FORMULA_LEADERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert_cell(value: str) -> str:
+    """Return ``value`` made safe to open in a spreadsheet: a leading ``'`` if it could be a formula."""
+    return f"'{value}" if value.startswith(FORMULA_LEADERS) else value
+
+
 class _RejectsWriter:
-    """Writes rejected rows to a CSV (opened on the first one) that Excel opens correctly."""
+    """Writes rejected rows to a CSV (opened on the first one) that Excel opens correctly, formulas defused."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -231,7 +241,8 @@ class _RejectsWriter:
             self._handle = self.path.open("w", encoding="utf-8-sig", newline="")
             self._writer = csv.writer(self._handle, delimiter=";")
             self._writer.writerow(["ligne", "motif", "contenu"])
-        self._writer.writerow([rejection.line, rejection.reason, rejection.raw])
+        row = (str(rejection.line), rejection.reason, rejection.raw)
+        self._writer.writerow([inert_cell(cell) for cell in row])
 
     def close(self) -> str | None:
         if self._handle is None:
