@@ -149,9 +149,10 @@ def inventory_router(
     def page(
         company: Company, rows: list[FormRow], status: int = 200, **extra: Any
     ) -> HTMLResponse:
+        context = {"already": False, "notice": "", "problem": "", "invalid": [], **extra}
         return render(
             "inventaire.html", status, company_name=company.name, rows=rows,
-            labels=FIELD_LABELS, choices=_choices(), added_rows=ADDED_ROWS, **extra,
+            labels=FIELD_LABELS, choices=_choices(), added_rows=ADDED_ROWS, **context,
         )  # fmt: skip
 
     @router.get("/inventaire/{token}", response_class=HTMLResponse)
