@@ -77,8 +77,10 @@ def fill_row(page: Any, index: int, values: dict[str, str]) -> None:  # noqa: F8
 
 
 def test_fill_submit_correct_and_resubmit_in_chromium(
-    site: Site, page: Any, sqlite_engine: sa.Engine
-) -> None:  # noqa: F811
+    site: Site,
+    page: Any,  # noqa: F811
+    sqlite_engine: sa.Engine,
+) -> None:
     page.goto(site.link)
     assert page.title().startswith("Vos flux de matières")
     assert page.locator("fieldset").count() == EMPTY_ROWS
