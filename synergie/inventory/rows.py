@@ -59,7 +59,7 @@ _FREQUENCIES = {"semaine": Frequency.WEEK, "par semaine": Frequency.WEEK, "week"
                 "month": Frequency.MONTH, "mensuel": Frequency.MONTH, "an": Frequency.YEAR,
                 "par an": Frequency.YEAR, "annee": Frequency.YEAR, "year": Frequency.YEAR,
                 "annuel": Frequency.YEAR}  # fmt: skip
-_OUTLETS = {_key: outlet for outlet in Outlet for _key in (outlet.value,)}
+_OUTLETS = {outlet.value: outlet for outlet in Outlet}
 _MONEY = {"cout": MoneyKind.COST, "recette": MoneyKind.VALUE, "valeur": MoneyKind.VALUE,
           "cost": MoneyKind.COST, "value": MoneyKind.VALUE}  # fmt: skip
 

@@ -399,7 +399,7 @@ def test_names_lists_complete_pairs_only(tmp_path: Path, templates: MailTemplate
 
 
 def test_an_unknown_template_is_a_template_problem(templates: MailTemplates) -> None:
-    with pytest.raises(TemplateProblem, match=r"« premier-courier ».*premier-courrier\)"):
+    with pytest.raises(TemplateProblem, match=r"« premier-courier ».*premier-courrier[,)]"):
         templates.render("premier-courier", make_context())
 
 
