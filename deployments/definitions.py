@@ -15,6 +15,8 @@ from prefect.schedules import Cron, Schedule
 
 from flows.call_reminders import call_reminders
 from flows.import_listing import import_listing
+from flows.inventory_accept import inventory_accept
+from flows.inventory_review import inventory_review
 from flows.log_call import log_call_flow
 from flows.mailbox import mailbox
 from flows.mailing import mailing
@@ -26,7 +28,12 @@ from flows.optout_sync import optout_sync
 from flows.visit_done import visit_done
 from flows.visit_reminders import visit_reminders
 from flows.visits import visits
-from portal.events import INVITATION_ANSWERED_EVENT, OPTED_OUT_EVENT, REFERRAL_CREATED_EVENT
+from portal.events import (
+    FLOWS_SUBMITTED_EVENT,
+    INVITATION_ANSWERED_EVENT,
+    OPTED_OUT_EVENT,
+    REFERRAL_CREATED_EVENT,
+)
 
 TIMEZONE = "Europe/Paris"
 WORK_POOL = "synergie"
@@ -181,6 +188,20 @@ def build_deployments() -> list[RunnerDeployment]:
                 parameters={"params": {"company_id": "{{ event.payload.company_id }}"}},
             )],
         ),
+        _deployment(
+            inventory_review, name="inventory-review", tags=["inventory"],
+            description="Un questionnaire des flux est arrivé : résumé par courriel à la chargée de "
+            "mission et temps d'analyse noté au registre. Démarré par le portail (événement "
+            f"{FLOWS_SUBMITTED_EVENT}) ; le passage programmé rattrape ce qu'aucun événement n'a "
+            "démarré, jamais deux fois.",
+            every=Every("*", minutes=30, slug="inventaire-rattrapage"),
+            triggers=[_flows_submitted_trigger()],
+        ),
+        _deployment(
+            inventory_accept, name="inventory-accept", tags=["inventory"],
+            description="Valider l'inventaire des flux d'une entreprise visitée, une fois vérifié : "
+            "étape « flux collectés ».",
+        ),
     ]  # fmt: skip
 
 
@@ -202,3 +223,13 @@ def _meeting_trigger(event: str) -> DeploymentEventTrigger:
 MEETING_TRIGGERS = {
     event: _meeting_trigger(event) for event in (INVITATION_ANSWERED_EVENT, REFERRAL_CREATED_EVENT)
 }
+
+
+def _flows_submitted_trigger() -> DeploymentEventTrigger:
+    """Start ``inventory-review`` for the company whose questionnaire the portal just stored."""
+    return DeploymentEventTrigger(
+        name=f"inventory-review on {FLOWS_SUBMITTED_EVENT}",
+        expect={FLOWS_SUBMITTED_EVENT},
+        match={"prefect.resource.id": "synergie.company.*"},
+        parameters={"company_id": "{{ event.payload.company_id }}"},
+    )

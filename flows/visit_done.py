@@ -5,7 +5,9 @@ from __future__ import annotations
 from prefect import flow
 from pydantic import BaseModel, Field
 
+from models.enums import Channel
 from synergie.settings import load_settings
+from tasks.outbox import send_prepared_messages
 from tasks.visits import close_booked_visit
 
 
@@ -22,5 +24,8 @@ class VisitDoneParams(BaseModel):
 
 @flow(name="visit_done")
 def visit_done(params: VisitDoneParams) -> dict[str, str | float]:
-    """Close a visit that took place: stage « visitée » and 2 h of staff time."""
-    return close_booked_visit(settings=load_settings(), siret=params.siret, notes=params.notes)
+    """Close a visit that took place: stage « visitée », 2 h of staff time, the flow questionnaire sent."""
+    settings = load_settings()
+    closed = close_booked_visit(settings=settings, siret=params.siret, notes=params.notes)
+    sent = send_prepared_messages(settings=settings, channel=Channel.EMAIL)
+    return {**closed, "email_sent": sent.get("sent", 0)}

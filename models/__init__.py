@@ -17,6 +17,16 @@ from models.enums import (
     SuppressionSource,
     VisitStatus,
 )
+from models.inventory import (
+    Direction,
+    FlowOrigin,
+    FlowSubmission,
+    Frequency,
+    MaterialFlow,
+    MoneyKind,
+    Outlet,
+    Unit,
+)
 from models.stages import StageTransitionError, allowed_targets, transition
 from models.tables import (
     Caller,
@@ -44,6 +54,14 @@ __all__ = [
     "MeetingStatus",
     "Referral",
     "Registration",
+    "Direction",
+    "FlowOrigin",
+    "FlowSubmission",
+    "Frequency",
+    "MaterialFlow",
+    "MoneyKind",
+    "Outlet",
+    "Unit",
     "Activity",
     "CallOutcome",
     "CallTask",

@@ -24,6 +24,7 @@ from models.db import is_lock_timeout, write_transaction
 from models.enums import Channel
 from models.tables import Company, Contact, OptOut
 from portal.events import MeetingEvent, OptOutEvent, emit_meeting_event, emit_opt_out
+from portal.inventory import inventory_router
 from portal.meetings import add_meeting_pages
 from synergie import french
 from synergie.messaging.links import UNSUBSCRIBE, InvalidToken, read_token
@@ -465,4 +466,5 @@ def create_app(
         app, settings=settings, engine=engine, render=render, writing=writing, now=now,
         emit=emit_meeting if emit_meeting is not None else emit_meeting_event,
     )  # fmt: skip
+    app.include_router(inventory_router(settings=settings, engine=engine, render=render, now=now))
     return app

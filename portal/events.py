@@ -10,13 +10,17 @@ from typing import Any
 from models.enums import Channel
 
 __all__ = [
+    "FLOWS_SUBMITTED_EVENT",
     "INVITATION_ANSWERED_EVENT",
     "OPTED_OUT_EVENT",
     "REFERRAL_CREATED_EVENT",
+    "FlowsSubmittedEvent",
     "MeetingEvent",
     "OptOutEvent",
+    "emit_flows_submitted",
     "emit_meeting_event",
     "emit_opt_out",
+    "flows_submitted_event_fields",
     "meeting_event_fields",
     "opt_out_event_fields",
 ]
@@ -163,3 +167,60 @@ def emit_meeting_event(event: MeetingEvent) -> None:
     except Exception:
         # The answer is committed; the scheduled meeting-sync run does what the event would have.
         logger.exception("emitting %s for meeting %s failed", event.name, event.meeting_id)
+
+
+FLOWS_SUBMITTED_EVENT = "synergie.flows.submitted"
+
+
+@dataclass(frozen=True, slots=True)
+class FlowsSubmittedEvent:
+    """A company sent its flow questionnaire back through the portal (the rows are committed)."""
+
+    company_id: int
+    submission_id: int
+    rows: int
+    occurred: datetime
+
+
+def flows_submitted_event_fields(event: FlowsSubmittedEvent) -> dict[str, Any]:
+    """Return the keyword arguments of ``prefect.events.emit_event`` for ``event``."""
+    return {
+        "event": FLOWS_SUBMITTED_EVENT,
+        "resource": {"prefect.resource.id": f"synergie.company.{event.company_id}"},
+        "related": [
+            {
+                "prefect.resource.id": f"synergie.flow-submission.{event.submission_id}",
+                "prefect.resource.role": "submission",
+            }
+        ],
+        "payload": {
+            "company_id": event.company_id,
+            "submission_id": event.submission_id,
+            "rows": event.rows,
+        },
+        "occurred": event.occurred,
+    }
+
+
+def emit_flows_submitted(event: FlowsSubmittedEvent) -> None:
+    """Emit ``synergie.flows.submitted`` to the configured Prefect API; log, never raise, on failure."""
+    try:
+        if not prefect_api_configured():
+            # The scheduled run of inventory-review catches the submission up anyway.
+            logger.warning(
+                "no Prefect API configured (PREFECT_API_URL): event %s for company %s not emitted",
+                FLOWS_SUBMITTED_EVENT, event.company_id,
+            )  # fmt: skip
+            return
+        from prefect.events import emit_event
+
+        if emit_event(**flows_submitted_event_fields(event)) is None:
+            logger.warning(
+                "Prefect did not accept event %s for company %s",
+                FLOWS_SUBMITTED_EVENT,
+                event.company_id,
+            )
+    except Exception:
+        logger.exception(
+            "emitting %s for company %s failed", FLOWS_SUBMITTED_EVENT, event.company_id
+        )

@@ -73,6 +73,10 @@ class Settings(BaseSettings):
 
     # Quarterly meetings: staff time per meeting (slides, testimony, room, facilitation, drinks).
     meeting_hours: float = Field(default=10.0, ge=0, le=24)
+    # The flow inventory: staff time booked per questionnaire reviewed (the seed budgets 15 h for
+    # the flows of ~30 visited companies), how long the questionnaire link works.
+    inventory_review_hours: float = Field(default=0.5, gt=0, le=24)
+    inventory_link_days: int = Field(default=365, ge=1, le=3650)
 
     # SMS: the file outbox by default too.
     sms_backend: Literal["file", "twilio", "memory"] = "file"

@@ -12,7 +12,9 @@ from sqlmodel import Session
 
 from models.companies import get_company_by_siret
 from models.db import require_schema, session_scope
+from models.tables import Company
 from synergie import french
+from synergie.inventory.questionnaire import invite_to_inventory
 from synergie.messaging.rendering import SmsTemplates
 from synergie.settings import Settings
 from synergie.visits.lifecycle import (
@@ -98,11 +100,18 @@ def queue_visit_reminders(*, settings: Settings, day: date) -> int:
 
 @task(name="close-visit", cache_policy=NO_CACHE)
 def close_booked_visit(*, settings: Settings, siret: str, notes: str) -> dict[str, str | float]:
-    """Close the company's booked visit: stage visited, 2 h in the time ledger."""
+    """Close the company's booked visit: stage visited, 2 h in the time ledger, the flow questionnaire queued."""
+    now = datetime.now(UTC)
     with session_scope(engine_for(settings.db_url)) as session:
         visit = find_visit(session=session, siret=siret)
         entry = close_visit(
-            session=session, visit=visit, notes=notes, now=datetime.now(UTC),
+            session=session, visit=visit, notes=notes, now=now,
             actor=current_actor(), timezone=settings.timezone,
         )  # fmt: skip
-        return {"siret": siret, "hours": entry.hours, "day": entry.day.isoformat()}
+        company = session.get(Company, visit.company_id)
+        queued = company is not None and invite_to_inventory(
+            session=session, settings=settings, templates=templates_for(settings),
+            company=company, contact_id=visit.contact_id, now=now,
+        )  # fmt: skip
+        return {"siret": siret, "hours": entry.hours, "day": entry.day.isoformat(),
+                "questionnaire": "en file" if queued else "non envoyé"}  # fmt: skip

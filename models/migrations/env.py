@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
+import models.inventory  # noqa: F401  (the flow inventory's tables)
 import models.tables  # noqa: F401  (registers every table on SQLModel.metadata)
 from models.db import make_engine
 

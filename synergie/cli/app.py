@@ -9,6 +9,7 @@ import typer
 from synergie.cli import (
     calls,
     demo,
+    inventory,
     listing,
     mailbox,
     mailing,
@@ -37,6 +38,7 @@ app.add_typer(visits.visits_app, name="visits")
 app.add_typer(optout.app, name="optout")
 app.add_typer(mailbox.mailbox_app, name="mailbox")
 app.add_typer(meetings.meetings_app, name="meetings")
+app.add_typer(inventory.inventory_app, name="inventory")
 
 
 def main() -> None:

@@ -82,6 +82,7 @@ def demo() -> None:
         )
     print_mailing(result, False, settings)
     _demo_calls_and_visits(settings)
+    _demo_inventory(settings)
     _demo_meetings(settings)
     with db_session() as session:
         print_funnel(session)
@@ -163,7 +164,7 @@ DEMO_MEETINGS = (
 
 
 def _demo_meetings(settings: Settings) -> None:
-    """Demo steps 8–11: visits closed, three meetings invited and answered, a waiting list, attendance, referrals."""
+    """Demo steps 9–12: visits closed, three meetings invited and answered, a waiting list, attendance, referrals."""
     from datetime import timedelta
 
     from sqlmodel import col, select
@@ -189,7 +190,7 @@ def _demo_meetings(settings: Settings) -> None:
         ).all()
         host_ids = [c.id for c in hosts[:3]]
     console.print(
-        f"8. {len(booked)} visites faites : ces entreprises sont invitées aux rencontres."
+        f"9. {len(booked)} visites faites : ces entreprises sont invitées aux rencontres."
     )
     year = now.astimezone(settings.tz).year + 1
     meeting_ids: list[int] = []
@@ -251,7 +252,7 @@ def _demo_meetings(settings: Settings) -> None:
         registered, waiting = summary.of(Answer.REGISTERED), summary.of(Answer.WAITING)
         promoted = [c.name for r, c in registered if r.promoted_at is not None]
     console.print(
-        f"9. Rencontre d'avril : {len(invited)} entreprises invitées (e-mail + invitation d'agenda), "
+        f"10. Rencontre d'avril : {len(invited)} entreprises invitées (e-mail + invitation d'agenda), "
         f"{len(registered)} inscrites (complet), {len(waiting)} en liste d'attente ; un désistement a "
         f"libéré une place, donnée à {', '.join(promoted)} (première de la liste)."
     )
@@ -261,7 +262,7 @@ def _demo_meetings(settings: Settings) -> None:
     answer_all(june, [(c, Answer.REGISTERED) for c in invited[:15]], now)
     meeting_sync(meeting_id=june)
     console.print(
-        f"10. Rencontre de juin : {len(invited)} invitées, 15 inscrites ; présence : {attend(june)}."
+        f"11. Rencontre de juin : {len(invited)} invitées, 15 inscrites ; présence : {attend(june)}."
     )
     invited = invite(october)
     answer_all(october, [(c, Answer.REGISTERED) for c in invited[:12]], now)
@@ -289,7 +290,7 @@ def _demo_meetings(settings: Settings) -> None:
     with db_session() as session:
         summary = summarise(session=session, meeting=session.get(Meeting, october))  # type: ignore[arg-type]
         console.print(
-            "11. Rencontre d'octobre : chaque participant invite une entreprise de son réseau."
+            "12. Rencontre d'octobre : chaque participant invite une entreprise de son réseau."
         )
         for referral, company, by in summary.referrals:
             console.print(
@@ -297,4 +298,83 @@ def _demo_meetings(settings: Settings) -> None:
             )
     console.print(
         "   « synergie meetings show N » montre inscrits, attente, refus et recommandations."
+    )
+
+
+# What the demo's visited companies answer in their flow questionnaire: the reference case's
+# cardboard scraps (3 lorry trips a month of 360 km) and shredded paper leave the first site;
+# the second and third need cardboard and paper, so the synergies step has something to match.
+DEMO_FLOWS: tuple[tuple[dict[str, str], ...], ...] = (
+    (
+        {"direction": "sortant", "description": "chutes de carton", "waste_code": "15 01 01",
+         "quantity": "2", "unit": "t", "frequency": "mois", "outlet": "collecteur",
+         "trips_per_month": "3", "km_per_trip": "360", "amount_eur": "180", "money_kind": "coût",
+         "note": "repris par un collecteur hors du canton, avant recyclage"},
+        {"direction": "sortant", "description": "papier broyé", "waste_code": "20 01 01",
+         "quantity": "150", "unit": "kg", "frequency": "semaine", "outlet": "collecteur",
+         "note": "archives broyées, sacs de 20 kg"},
+        {"direction": "sortant", "description": "huiles de vidange des machines", "waste_code": "13 02 05",
+         "quantity": "200", "unit": "L", "frequency": "an", "outlet": "collecteur"},
+    ),
+    (
+        {"direction": "entrant", "description": "cartons d'emballage pour les expéditions",
+         "category": "papier-carton", "quantity": "1,5", "unit": "t", "frequency": "mois",
+         "outlet": "fournisseur", "trips_per_month": "2", "km_per_trip": "80",
+         "amount_eur": "900", "money_kind": "coût"},
+        {"direction": "sortant", "description": "palettes bois", "waste_code": "15 01 03",
+         "quantity": "40", "unit": "palettes", "frequency": "mois", "outlet": "réemploi"},
+    ),
+    (
+        {"direction": "entrant", "description": "papier de calage", "category": "papier-carton",
+         "quantity": "100", "unit": "kg", "frequency": "semaine", "outlet": "fournisseur"},
+        {"direction": "sortant", "description": "films plastiques d'emballage", "waste_code": "15 01 02",
+         "quantity": "3", "unit": "m³", "frequency": "mois", "outlet": "incinération"},
+    ),
+)  # fmt: skip
+
+
+def _demo_inventory(settings: Settings) -> None:
+    """Close visits, and fill the visited companies' flows: one through the portal's path, the others by staff."""
+    from sqlmodel import col, select
+
+    from models import Company, FlowOrigin, Visit, VisitStatus
+    from synergie.inventory.questionnaire import invite_to_inventory, review_submissions
+    from synergie.inventory.rows import validate_flow
+    from synergie.inventory.store import accept_inventory, add_flows, replace_portal_flows
+    from synergie.messaging.rendering import MailTemplates
+    from synergie.visits.lifecycle import close_visit
+
+    now = datetime.now(UTC)
+    templates = MailTemplates(settings.templates_dir)
+    with db_session() as session:
+        booked = session.exec(
+            select(Visit).where(Visit.status == VisitStatus.BOOKED).order_by(col(Visit.id))
+        ).all()
+        visited: list[Company] = []
+        for visit, answers in zip(booked, DEMO_FLOWS, strict=False):
+            close_visit(session=session, visit=visit, notes="visite de démonstration", now=now,
+                        actor="staff:démo", timezone=settings.timezone)  # fmt: skip
+            company = session.get(Company, visit.company_id)
+            assert company is not None
+            invite_to_inventory(session=session, settings=settings, templates=templates,
+                                company=company, contact_id=visit.contact_id, now=now)  # fmt: skip
+            rows = [validate_flow(values) for values in answers]
+            if not visited:  # the first company answers the questionnaire itself
+                replace_portal_flows(session=session, company=company, contact_id=visit.contact_id,
+                                     rows=rows, now=now)  # fmt: skip
+            else:
+                add_flows(session=session, company=company, rows=rows, origin=FlowOrigin.STAFF,
+                          actor="staff:démo", now=now)  # fmt: skip
+            visited.append(company)
+        review_submissions(session=session, settings=settings, templates=templates, now=now,
+                           actor="staff:démo")  # fmt: skip
+        if visited:
+            accept_inventory(session=session, company=visited[0], actor="staff:démo", now=now)
+        names = ", ".join(company.name for company in visited)
+    send_now(settings, Channel.EMAIL)
+    console.print(
+        f"8. {len(visited)} visite(s) close(s) ({names or 'aucune'}) : questionnaire des flux envoyé ; "
+        "la première a répondu (chutes de carton 15 01 01, 3 trajets/mois de 360 km ; papier broyé "
+        "20 01 01), la chargée de mission a reçu le résumé et validé l'inventaire "
+        "(synergie inventory list)."
     )

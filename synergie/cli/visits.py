@@ -244,18 +244,34 @@ def visits_done(
     siret: Annotated[str, typer.Argument(help="SIRET de l'entreprise")],
     notes: Annotated[str, typer.Option("--notes", help="Compte rendu de la visite")],
 ) -> None:
-    """Clôt une visite faite : étape « visitée » et 2 h de temps d'équipe au registre."""
+    """Clôt une visite faite : étape « visitée », 2 h au registre, et le questionnaire des flux envoyé."""
+    from models import Channel, Company
+    from synergie.inventory.questionnaire import invite_to_inventory
+    from synergie.messaging.rendering import MailTemplates
     from synergie.visits.lifecycle import close_visit, find_visit
 
     settings = cli_settings()
+    now = datetime.now(UTC)
     with _french_errors(), db_session() as session:
         visit = find_visit(session=session, siret=siret)
         entry = close_visit(
-            session=session, visit=visit, notes=notes, now=datetime.now(UTC), actor=actor(),
+            session=session, visit=visit, notes=notes, now=now, actor=actor(),
             timezone=settings.timezone,
+        )  # fmt: skip
+        company = session.get(Company, visit.company_id)
+        queued = invite_to_inventory(
+            session=session, settings=settings, templates=MailTemplates(settings.templates_dir),
+            company=company, contact_id=visit.contact_id, now=now,
         )  # fmt: skip
         console.print(
             f"Visite close : {entry.hours:g} h de visite notées le {french.short_date(entry.day)}."
+        )
+    sent = send_now(settings, Channel.EMAIL) if queued else 0
+    if queued:
+        console.print(f"Questionnaire des flux envoyé ({sent} message(s) parti(s)).")
+    else:
+        console.print(
+            "Questionnaire des flux non envoyé : pas d'adresse e-mail joignable pour ce contact."
         )
 
 

@@ -222,8 +222,18 @@ def _open_binary(path: Path) -> IO[bytes]:
         raise ListingFileError(f"lecture interdite : {path} (droits du fichier)") from exc
 
 
-def detect_layout(path: Path) -> FileLayout:
-    """Read the start of the file and tell its kind, encoding, delimiter and columns."""
+@dataclass(frozen=True)
+class CsvShape:
+    """How a CSV file is written: encoding guess, delimiter, header fields, lines up to the header."""
+
+    encoding: str
+    delimiter: str
+    header: tuple[str, ...]
+    header_lines: int
+
+
+def sniff_csv(path: Path) -> CsvShape:
+    """Read the start of a CSV file and tell its encoding, delimiter and header; raise ListingFileError if unreadable."""
     with _open_binary(path) as handle:
         head = handle.read(SNIFF_BYTES)
     if not head.strip():
@@ -252,13 +262,20 @@ def detect_layout(path: Path) -> FileLayout:
     header = tuple(
         h.strip().strip("\ufeff") for h in next(csv.reader([header_text], delimiter=delimiter))
     )
+    return CsvShape(encoding, delimiter, header, header_index + 1)
+
+
+def detect_layout(path: Path) -> FileLayout:
+    """Read the start of the file and tell its kind, encoding, delimiter and columns."""
+    shape = sniff_csv(path)
+    header = shape.header
     if all(name in header for name in SIRENE_REQUIRED):
         columns = {name: header.index(name) for name in SIRENE_COLUMNS if name in header}
         kind = ListingKind.SIRENE
     else:
         columns = _synergie_columns(header, path)
         kind = ListingKind.SYNERGIE
-    return FileLayout(kind, encoding, delimiter, header, columns, header_index + 1)
+    return FileLayout(kind, shape.encoding, shape.delimiter, header, columns, shape.header_lines)
 
 
 def _synergie_columns(header: Sequence[str], path: Path) -> dict[str, int]:
