@@ -12,6 +12,8 @@ from models.enums import (
     Stage,
     Suppressed,
     SuppressionSource,
+    SynergyKind,
+    SynergyStatus,
     VisitStatus,
 )
 from models.stages import StageTransitionError, allowed_targets, transition
@@ -27,6 +29,10 @@ from models.tables import (
     StaffMember,
     StageChange,
     Suppression,
+    Synergy,
+    SynergyFlow,
+    SynergyParty,
+    SynergyStatusChange,
     TimeEntry,
     Visit,
 )
@@ -57,6 +63,12 @@ __all__ = [
     "Suppressed",
     "Suppression",
     "SuppressionSource",
+    "Synergy",
+    "SynergyFlow",
+    "SynergyKind",
+    "SynergyParty",
+    "SynergyStatus",
+    "SynergyStatusChange",
     "StageTransitionError",
     "allowed_targets",
     "transition",

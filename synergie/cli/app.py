@@ -6,7 +6,18 @@ import sys
 
 import typer
 
-from synergie.cli import calls, demo, listing, mailbox, mailing, optout, portal, reporting, visits
+from synergie.cli import (
+    calls,
+    demo,
+    listing,
+    mailbox,
+    mailing,
+    optout,
+    portal,
+    reporting,
+    synergies,
+    visits,
+)
 from synergie.cli.common import CliError, err
 
 app = typer.Typer(
@@ -25,6 +36,7 @@ app.add_typer(visits.staff_app, name="staff")
 app.add_typer(visits.visits_app, name="visits")
 app.add_typer(optout.app, name="optout")
 app.add_typer(mailbox.mailbox_app, name="mailbox")
+app.add_typer(synergies.synergies_app, name="synergies")
 
 
 def main() -> None:
