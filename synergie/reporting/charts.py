@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display: files only, on a server as on a laptop
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from synergie.reporting.report import Chart  # noqa: E402
 
@@ -32,6 +33,7 @@ def svg(chart: Chart) -> str:
                 ax.legend(loc="lower right", frameon=False)
             ax.set_yticks(list(positions), chart.labels)
             ax.invert_yaxis()
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # companies, synergies: whole
             ax.set_title(chart.title, loc="left")
             if chart.unit:
                 ax.set_xlabel(chart.unit)

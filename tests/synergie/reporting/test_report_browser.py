@@ -2,19 +2,43 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from sqlmodel import Session
 
 from models.db import make_engine
 from synergie.reporting.programme import write_programme_report
 from synergie.settings import Settings
-from tests.browser import browser, page, screenshot  # noqa: F401
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, chromium_missing, screenshot
 from tests.factories import NOW
 from tests.synergie.reporting.seed_case import build_seed_territory
 
 
-def test_the_report_opens_in_chromium_with_its_charts(page: Any, sqlite_settings: Settings) -> None:  # noqa: F811
+@pytest.fixture
+def page() -> Iterator[Any]:
+    """A Chromium page closed with its Playwright at the end of the test.
+
+    Not the session-wide ``browser`` fixture of tests/browser.py: while Playwright's sync API
+    is open its event loop runs on the main thread, and Prefect's sync calls made by later
+    tests (``flow.to_deployment`` in tests/deployments) then return coroutines.
+    """
+    reason = chromium_missing()
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        executable = str(CHROMIUM) if CHROMIUM.exists() else shutil.which("chromium")
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        context = browser.new_context(locale="fr-FR", viewport={"width": 1000, "height": 900})
+        yield context.new_page()
+        browser.close()
+
+
+def test_the_report_opens_in_chromium_with_its_charts(page: Any, sqlite_settings: Settings) -> None:
     engine = make_engine(sqlite_settings.db_url)
     with Session(engine) as session:
         build_seed_territory(session)
