@@ -25,6 +25,7 @@ from flows.meeting_invitations import meeting_invitations
 from flows.meeting_reminders import meeting_reminders
 from flows.meeting_sync import meeting_sync
 from flows.optout_sync import optout_sync
+from flows.report import report
 from flows.visit_done import visit_done
 from flows.visit_reminders import visit_reminders
 from flows.visits import visits
@@ -50,10 +51,13 @@ class Every:
     slug: str = ""
     parameters: dict[str, Any] = field(default_factory=dict)
     minutes: int | None = None  # every N minutes (N divides 60), instead of a fixed time
+    monthday: int | None = None  # a day of the month (1–28) instead of days of the week
 
     def __post_init__(self) -> None:
         if (self.hour is None) == (self.minutes is None):
             raise ValueError("Every needs a fixed hour or a step in minutes, not both")
+        if self.monthday is not None and not 1 <= self.monthday <= 28:
+            raise ValueError("a monthly run picks a day from 1 to 28 (every month has one)")
         if self.minutes is not None and (self.minutes < 1 or 60 % self.minutes):
             raise ValueError(f"a step of {self.minutes} minutes does not divide the hour")
 
@@ -61,7 +65,7 @@ class Every:
         """Return the Prefect schedule."""
         at = f"*/{self.minutes} *" if self.minutes is not None else f"{self.minute} {self.hour}"
         return Cron(
-            f"{at} * * {self.days}",
+            f"{at} {self.monthday or '*'} * {self.days}",
             timezone=TIMEZONE,
             slug=self.slug,
             parameters=self.parameters,
@@ -72,6 +76,9 @@ class Every:
         if self.minutes is not None:
             return f"{_DAYS[self.days]}, toutes les {self.minutes} minutes"
         at = f"{self.hour} h" + (f" {self.minute:02d}" if self.minute else "")
+        if self.monthday is not None:
+            day = "1er" if self.monthday == 1 else str(self.monthday)
+            return f"le {day} de chaque mois à {at}"
         return f"{_DAYS[self.days]} à {at}"
 
 
@@ -201,6 +208,13 @@ def build_deployments() -> list[RunnerDeployment]:
             inventory_accept, name="inventory-accept", tags=["inventory"],
             description="Valider l'inventaire des flux d'une entreprise visitée, une fois vérifié : "
             "étape « flux collectés ».",
+        ),
+        _deployment(
+            report, name="report", tags=["report"],
+            description="Bilan de la démarche : entonnoir comparé au cas de référence, heures de "
+            "l'équipe, synergies, tonnes réutilisées, km et CO2e évités ; fichier HTML dans "
+            "var/reports/ et artefacts Prefect.",
+            every=Every("*", 7, slug="bilan-mensuel", monthday=1),
         ),
     ]  # fmt: skip
 

@@ -15,6 +15,8 @@ from models.enums import (
     Stage,
     Suppressed,
     SuppressionSource,
+    SynergyKind,
+    SynergyStatus,
     VisitStatus,
 )
 from models.inventory import (
@@ -43,6 +45,10 @@ from models.tables import (
     StaffMember,
     StageChange,
     Suppression,
+    Synergy,
+    SynergyFlow,
+    SynergyParty,
+    SynergyStatusChange,
     TimeEntry,
     Visit,
 )
@@ -87,6 +93,12 @@ __all__ = [
     "Suppressed",
     "Suppression",
     "SuppressionSource",
+    "Synergy",
+    "SynergyFlow",
+    "SynergyKind",
+    "SynergyParty",
+    "SynergyStatus",
+    "SynergyStatusChange",
     "StageTransitionError",
     "allowed_targets",
     "transition",

@@ -165,6 +165,32 @@ class MailOutcome(StrEnum):
     TO_REVIEW = "to-review"  # anything else: for staff to read
 
 
+class SynergyStatus(StrEnum):
+    """Where a synergy stands: an idea, under study, agreed, running, stopped."""
+
+    IDEA = "idea"
+    STUDY = "study"
+    AGREED = "agreed"
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
+SYNERGY_STATUS_LABELS_FR: dict[SynergyStatus, str] = {
+    SynergyStatus.IDEA: "idée",
+    SynergyStatus.STUDY: "à l'étude",
+    SynergyStatus.AGREED: "conclue",
+    SynergyStatus.RUNNING: "en service",
+    SynergyStatus.STOPPED: "arrêtée",
+}
+
+
+class SynergyKind(StrEnum):
+    """What a synergy does: one site's output replaces another's input, or sites share a collection."""
+
+    SUBSTITUTION = "substitution"
+    POOLING = "pooling"
+
+
 def enum_column(enum: type[StrEnum], constraint: str, length: int = 32) -> sa.Enum:
     """An Enum column storing the member *value*, validated, with a CHECK named ``constraint``.
 

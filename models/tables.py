@@ -23,6 +23,8 @@ from models.enums import (
     Stage,
     Suppressed,
     SuppressionSource,
+    SynergyKind,
+    SynergyStatus,
     VisitStatus,
     enum_column,
 )
@@ -395,6 +397,30 @@ class Registration(SQLModel, table=True):
     removed: bool = False  # staff took the company off this meeting's list
     attended: bool | None = None
     invited_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Synergy(SQLModel, table=True):
+    """An exchange of materials or a shared collection between companies (or with the authority).
+
+    The trips and kilometres it removes are prefilled from the flows' current outlets and
+    edited by staff; the vehicle names a row of synergie/reporting/factors.toml.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=300)
+    kind: SynergyKind = Field(
+        default=SynergyKind.SUBSTITUTION, sa_type=enum_column(SynergyKind, "ck_synergy_kind")
+    )
+    status: SynergyStatus = Field(
+        default=SynergyStatus.IDEA,
+        sa_type=enum_column(SynergyStatus, "ck_synergy_status"),
+        index=True,
+    )
+    trips_per_month: float = Field(default=0, ge=0, le=10_000)
+    km_per_trip: float = Field(default=0, ge=0, le=10_000)
+    tonnes_per_year: float = Field(default=0, ge=0, le=10_000_000)
+    vehicle: str = Field(default="articulated-40t-long-distance", max_length=100)
+    notes: str | None = Field(default=None, max_length=4000)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -415,3 +441,54 @@ class Referral(SQLModel, table=True):
     consent: bool
     invited_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SynergyParty(SQLModel, table=True):
+    """A party to a synergy: a company, or the authority itself (``company_id`` empty)."""
+
+    __tablename__ = "synergy_party"
+    __table_args__ = (
+        sa.UniqueConstraint("synergy_id", "company_id", name="uq_synergy_party_company"),
+        sa.CheckConstraint(
+            "(company_id IS NULL) = is_authority", name="ck_synergy_party_company_or_authority"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    synergy_id: int = Field(foreign_key="synergy.id", index=True)
+    company_id: int | None = Field(default=None, foreign_key="company.id", index=True)
+    is_authority: bool = False
+    role: str = Field(default="partner", max_length=20)  # giver, taker, partner
+
+
+class SynergyFlow(SQLModel, table=True):
+    """A material flow a synergy links, by its inventory id.
+
+    No foreign key yet: the flow inventory's tables are on another branch; the lead adds
+    the key when both meet.
+    """
+
+    __tablename__ = "synergy_flow"
+    __table_args__ = (sa.UniqueConstraint("synergy_id", "flow_id", name="uq_synergy_flow"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    synergy_id: int = Field(foreign_key="synergy.id", index=True)
+    flow_id: int
+
+
+class SynergyStatusChange(SQLModel, table=True):
+    """One move of a synergy from a status to another: when, why and by whom."""
+
+    __tablename__ = "synergy_status_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    synergy_id: int = Field(foreign_key="synergy.id", index=True)
+    from_status: SynergyStatus | None = Field(
+        default=None, sa_type=enum_column(SynergyStatus, "ck_synergy_status_change_from")
+    )
+    to_status: SynergyStatus = Field(
+        sa_type=enum_column(SynergyStatus, "ck_synergy_status_change_to")
+    )
+    at: datetime = Field(sa_type=UTCDateTime)
+    why: str = Field(max_length=1000)
+    actor: str = Field(max_length=200)

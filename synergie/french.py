@@ -52,3 +52,14 @@ def duration(value: timedelta) -> str:
 def weekday(isoweekday: int) -> str:
     """Return « lundi » for 1 … « dimanche » for 7."""
     return str(get_day_names("wide", locale=LOCALE)[isoweekday - 1])
+
+
+def number(value: float, *, digits: int = 1) -> str:
+    """Return « 12 960 » or « 2,5 »: a French number with at most ``digits`` decimals."""
+    from babel.numbers import format_decimal
+
+    pattern = "#,##0" + ("." + "#" * digits if digits else "")
+    # CLDR groups with a narrow no-break space: a plain no-break space reads the same everywhere.
+    return format_decimal(round(value, digits), format=pattern, locale=LOCALE).replace(
+        "\u202f", "\u00a0"
+    )

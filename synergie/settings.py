@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     visit_travel_buffer_minutes: int = Field(default=30, ge=0, le=480)
     visit_notice_working_days: int = Field(default=2, ge=0, le=60)
     visit_horizon_days: int = Field(default=90, ge=7, le=730)
+    # Road km between two sites ≈ great-circle km × this factor (1.3 is the usual rule of thumb
+    # for French roads; set it from a few real routes of the territory).
+    road_factor: float = Field(default=1.3, ge=1.0, le=3.0)
 
     # Quarterly meetings: staff time per meeting (slides, testimony, room, facilitation, drinks).
     meeting_hours: float = Field(default=10.0, ge=0, le=24)

@@ -17,6 +17,7 @@ from synergie.cli import (
     optout,
     portal,
     reporting,
+    synergies,
     visits,
 )
 from synergie.cli.common import CliError, err
@@ -39,6 +40,7 @@ app.add_typer(optout.app, name="optout")
 app.add_typer(mailbox.mailbox_app, name="mailbox")
 app.add_typer(meetings.meetings_app, name="meetings")
 app.add_typer(inventory.inventory_app, name="inventory")
+app.add_typer(synergies.synergies_app, name="synergies")
 
 
 def main() -> None:

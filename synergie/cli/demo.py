@@ -86,6 +86,7 @@ def demo() -> None:
     _demo_meetings(settings)
     with db_session() as session:
         print_funnel(session)
+    _demo_synergies(settings)
 
 
 # What the demo's callers hear, in turn: about half the companies want a visit, as in the seed.
@@ -378,3 +379,57 @@ def _demo_inventory(settings: Settings) -> None:
         "20 01 01), la chargée de mission a reçu le résumé et validé l'inventaire "
         "(synergie inventory list)."
     )
+
+
+def _demo_synergies(settings: Settings) -> None:
+    """Demo steps 8–9: matching on the fictional flows, two synergies moved along, the report."""
+    from sqlmodel import select
+
+    from models import Company, SynergyStatus
+    from models.db import make_engine
+    from synergie.reporting.programme import write_programme_report
+    from synergie.synergies.demo_flows import demo_territory
+    from synergie.synergies.lifecycle import PartySpec, create_synergy, move_synergy
+    from synergie.synergies.matching import Kind, MatchSettings, candidates
+
+    now = datetime.now(UTC)
+    with db_session() as session:
+        sites, flows = demo_territory(session.exec(select(Company)).all())
+        found = candidates(sites, flows, MatchSettings(road_factor=settings.road_factor))
+        console.print(
+            f"8. Mise en relation sur {len(flows)} flux fictifs : {len(found)} synergie(s) candidate(s)."
+        )
+        for candidate in found[:4]:
+            console.print(f"   {candidate.score:.0f} — {' / '.join(candidate.companies)}")
+            for reason in candidate.reasons:
+                console.print(f"      · {reason}")
+        best = next((c for c in found if c.kind == Kind.SUBSTITUTION), None)
+        if best is None:
+            return
+        cardboard = create_synergy(
+            session=session, title="Chutes de carton réutilisées pour l'emballage",
+            parties=[PartySpec(int(best.site_ids[0]), "giver"), PartySpec(int(best.site_ids[1]), "taker")],  # type: ignore[call-overload]
+            flow_ids=[int(i) for i in best.flow_ids],  # type: ignore[call-overload]
+            trips_per_month=3, km_per_trip=360, tonnes_per_year=24, actor="staff:démo", now=now,
+        )  # fmt: skip
+        for status in (SynergyStatus.STUDY, SynergyStatus.AGREED):
+            move_synergy(session=session, synergy_id=cardboard.id, target=status,  # type: ignore[arg-type]
+                         why="démonstration", actor="staff:démo", now=now)  # fmt: skip
+        printer = next((s for s in sites if s.company.startswith("Imprimerie")), sites[0])
+        paper = create_synergy(
+            session=session, title="Papier broyé pour la collectivité", actor="staff:démo",
+            parties=[PartySpec(int(printer.id), "giver"), PartySpec(None, "taker")],  # type: ignore[call-overload]
+            now=now,
+        )  # fmt: skip
+        move_synergy(session=session, synergy_id=paper.id, target=SynergyStatus.STUDY,  # type: ignore[arg-type]
+                     why="démonstration", actor="staff:démo", now=now)  # fmt: skip
+    console.print(
+        "   Synergie « carton » conclue (3 trajets/mois de 360 km évités), "
+        "synergie « papier broyé » avec la collectivité à l'étude."
+    )
+    engine = make_engine(settings.db_url)
+    try:
+        written = write_programme_report(engine=engine, settings=settings, now=now)
+    finally:
+        engine.dispose()
+    console.print(f"9. Bilan de la démarche : {written.path}")

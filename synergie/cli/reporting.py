@@ -1,13 +1,16 @@
-"""The results commands: funnel."""
+"""The results commands: funnel and the programme's report."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from synergie.cli.common import (
+    cli_settings,
     console,
     db_session,
 )
@@ -47,3 +50,40 @@ def print_funnel(session: Any) -> None:
         for row in brought:
             table.add_row(*row)
         console.print(table)
+
+
+@app.command("report")
+def report_command(
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html", help="Fichier HTML à écrire (par défaut : var/reports/rapport-JJ.html)"
+        ),
+    ] = None,
+) -> None:
+    """Affiche le bilan (entonnoir, heures, synergies, km et CO2e évités) et écrit sa page HTML."""
+    from models.db import make_engine, require_schema
+    from synergie.reporting.programme import write_programme_report
+
+    settings = cli_settings()
+    engine = make_engine(settings.db_url)
+    try:
+        require_schema(engine)
+        written = write_programme_report(
+            engine=engine, settings=settings, now=datetime.now(UTC), path=html
+        )
+    finally:
+        engine.dispose()
+    for section in written.report.sections:
+        if section.rows:
+            table = Table(title=section.title)
+            for column in section.columns:
+                table.add_column(column)
+            for row in section.rows:
+                table.add_row(*row)
+            console.print(table)
+        else:
+            console.print(f"[bold]{section.title}[/]")
+        for note in section.notes:
+            console.print(f"  {note}")
+    console.print(f"Page HTML : {written.path}")

@@ -111,6 +111,11 @@ def test_demo_imports_the_sample_territory_and_prints_the_funnel(
     assert flat.count(" invite ") >= 3 and "Entreprises invitées par les participants" in flat
     rows = [line for line in out.splitlines() if "Nouvelles entreprises" in line]
     assert rows and int(rows[0].split("│")[2]) >= 50
+    # It ends with matching on its fictional flows, two synergies moved along, and the report.
+    assert "8. Mise en relation sur 13 flux fictifs" in out
+    assert "même code déchet 15 01 01" in out
+    report = out.split("9. Bilan de la démarche : ")[1].split()[0]
+    assert Path(report).exists() and "12\u00a0960" in Path(report).read_text(encoding="utf-8")
     # Run again: a fresh database each time, the same result.
     code, again, _ = invoke(capsys, monkeypatch, "demo")
     assert (
