@@ -397,6 +397,8 @@ class Registration(SQLModel, table=True):
     removed: bool = False  # staff took the company off this meeting's list
     attended: bool | None = None
     invited_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Synergy(SQLModel, table=True):

@@ -69,13 +69,14 @@ def test_figures_come_from_the_database(engine: sa.Engine) -> None:
     assert report.section("synergies").figures["synergies.stopped"] == 1
 
 
-def test_sections_without_their_tables_say_so(engine: sa.Engine) -> None:
+def test_sections_without_data_say_so(engine: sa.Engine) -> None:
     with Session(engine) as session:
         report = build_report(session=session, now=NOW, title="Bilan")
-    for key in ("meetings", "surveys", "referrals"):
+    for key in ("surveys", "referrals"):
         assert report.section(key).notes == (NO_DATA,)
+    assert report.section("meetings").notes == ("0 rencontre(s) enregistrée(s).",)
     markdown = to_markdown(report, when="1er décembre 2026")
-    assert "## Rencontres et participation" in markdown and NO_DATA in markdown
+    assert "## Questionnaires de suivi" in markdown and NO_DATA in markdown
 
 
 def test_the_html_file_is_self_contained_french_with_inline_svg(

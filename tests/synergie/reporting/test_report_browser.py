@@ -31,7 +31,7 @@ def test_the_report_opens_in_chromium_with_its_charts(page: Any, sqlite_settings
     assert charts.count() >= 3
     box = charts.first.bounding_box()
     assert box is not None and box["width"] > 300 and box["height"] > 100
-    assert "pas encore de données" in page.locator("section#meetings").inner_text()
+    assert "pas encore de données" in page.locator("section#surveys").inner_text()
     screenshot(page, "rapport")
     pdf = page.pdf(format="A4")
     assert pdf.startswith(b"%PDF") and len(pdf) > 10_000
