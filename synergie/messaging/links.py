@@ -17,7 +17,14 @@ if TYPE_CHECKING:
     from synergie.settings import Settings
 
 __all__ = [
+    "CALL_LOG",
+    "STAFF_CSRF",
+    "STAFF_SESSION",
+    "STAFF_SIGN_IN",
     "UNSUBSCRIBE",
+    "CallLink",
+    "call_log_url",
+    "read_call_log_token",
     "ExpiredToken",
     "InvalidToken",
     "TokenClaims",
@@ -30,6 +37,12 @@ __all__ = [
 
 # Purposes: a token signed for one is refused for every other (the purpose is inside the MAC).
 UNSUBSCRIBE = "unsubscribe"
+# A volunteer's page for one call of their list (subject: the call task, channel: caller-company).
+CALL_LOG = "call-log"
+# Staff: the one-time sign-in link, the session cookie, and the forms' CSRF token.
+STAFF_SIGN_IN = "staff-sign-in"
+STAFF_SESSION = "staff-session"
+STAFF_CSRF = "staff-csrf"
 
 # Format v1: "v1.<base64url(payload)>.<base64url(tag)>", with payload = subject US channel US expiry
 # (empty when absent) and tag = the first 16 bytes of HMAC-SHA256(key, domain | purpose | payload).
@@ -226,3 +239,40 @@ def unsubscribe_headers(settings: Settings, contact_public_id: str, channel: str
         if any(ch in value for ch in "\r\n\x00"):
             raise ValueError(f"{name} would span several lines; check SYNERGIE_PUBLIC_URL")
     return headers
+
+
+@dataclass(frozen=True, slots=True)
+class CallLink:
+    """What a volunteer's call link names: one call task, its caller and its company."""
+
+    task_id: int
+    caller_id: int
+    company_id: int
+
+
+def call_log_token(settings: Settings, link: CallLink, *, expires_at: datetime) -> str:
+    """Return the token of a volunteer's page for one call, valid until ``expires_at``."""
+    return sign_token(
+        key=settings.link_signing_key,
+        purpose=CALL_LOG,
+        subject=str(link.task_id),
+        channel=f"{link.caller_id}-{link.company_id}",
+        expires_at=expires_at,
+    )
+
+
+def call_log_url(settings: Settings, link: CallLink, *, expires_at: datetime) -> str:
+    """Return ``{public_url}/appel/{token}``: the page where a volunteer notes one call's outcome."""
+    return f"{_portal_base(settings)}/appel/{call_log_token(settings, link, expires_at=expires_at)}"
+
+
+def read_call_log_token(
+    token: str, *, key: bytes, now: datetime, previous_keys: Sequence[bytes] = ()
+) -> CallLink:
+    """Return what a genuine, unexpired call link names, or raise InvalidToken."""
+    claims = read_token(token, key=key, purpose=CALL_LOG, now=now, previous_keys=previous_keys)
+    try:
+        caller, company = (claims.channel or "").split("-")
+        return CallLink(int(claims.subject), int(caller), int(company))
+    except ValueError as exc:
+        raise InvalidToken() from exc
