@@ -22,7 +22,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from models.db import is_lock_timeout, write_transaction
 from models.enums import Channel
 from models.tables import Company, Contact, OptOut
-from portal.events import OptOutEvent, emit_opt_out
+from portal.events import CallLoggedEvent, OptOutEvent, emit_call_logged, emit_opt_out
+from portal.staff import staff_router
+from portal.volunteers import volunteers_router
 from synergie import french
 from synergie.messaging.links import UNSUBSCRIBE, InvalidToken, read_token
 from synergie.messaging.optout_journal import (
@@ -242,6 +244,8 @@ def create_app(
     emit: Callable[[OptOutEvent], None] | None = None,
     clock: Callable[[], datetime] | None = None,
     journal: OptOutJournal | None = None,
+    emit_call: Callable[[CallLoggedEvent], None] = emit_call_logged,
+    **staff_options: Any,
 ) -> FastAPI:
     """Return the portal app on ``engine``; ``emit`` receives opt-out events (default: Prefect).
 
@@ -331,6 +335,9 @@ def create_app(
     )
     app.state.journal_applier = applier
     app.router.on_shutdown.append(applier.stop)
+
+    app.include_router(volunteers_router(settings=settings, engine=engine, render=render, now=now, emit=emit_call))  # fmt: skip
+    app.include_router(staff_router(settings=settings, engine=engine, render=render, now=now, **staff_options))  # fmt: skip
 
     @app.exception_handler(PortalError)
     def portal_error(_request: Request, exc: PortalError) -> HTMLResponse:
