@@ -21,11 +21,14 @@ from portal.events import CallLoggedEvent
 from synergie.calls.callers import add_caller
 from synergie.settings import Settings
 from tasks.calls import digests_for
-from tests.browser import browser, chromium_missing, screenshot  # noqa: F401 (fixtures)
+from tests import browser as real_browser
+from tests.browser import chromium_missing, screenshot
 from tests.factories import NOW, make_company, make_contact
 from tests.integration.test_prefect_server import free_port
 from tests.portal.conftest import Clock
 from tests.portal.test_staff import LISTING, Office
+
+browser = real_browser.browser  # the session's Chromium, as a fixture of this module
 
 pytestmark = pytest.mark.skipif(chromium_missing() is not None, reason=chromium_missing() or "")
 
@@ -98,7 +101,7 @@ def site(sqlite_engine: sa.Engine, sqlite_settings: Settings) -> Iterator[Site]:
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "sans-js"])
 def test_a_volunteer_notes_three_outcomes_on_a_phone(
     site: Site, browser: Any, javascript: bool
-) -> None:  # noqa: F811
+) -> None:
     context = browser.new_context(locale="fr-FR", viewport=PHONE, is_mobile=True, has_touch=True,
                                   java_script_enabled=javascript)  # fmt: skip
     page = context.new_page()
@@ -156,7 +159,7 @@ def _sign_in(site: Site, page: Any) -> str:
     return site.base + _office(site).sign_in_link()
 
 
-def test_staff_sign_in_upload_and_rejects(site: Site, browser: Any, tmp_path: Path) -> None:  # noqa: F811
+def test_staff_sign_in_upload_and_rejects(site: Site, browser: Any, tmp_path: Path) -> None:
     context = browser.new_context(
         locale="fr-FR", viewport={"width": 1000, "height": 900}, accept_downloads=True
     )
@@ -193,7 +196,7 @@ def test_staff_sign_in_upload_and_rejects(site: Site, browser: Any, tmp_path: Pa
 
 def test_refusals_are_clear_french_pages_that_change_nothing(
     site: Site, browser: Any, tmp_path: Path
-) -> None:  # noqa: F811
+) -> None:
     context = browser.new_context(locale="fr-FR", java_script_enabled=False)
     page = context.new_page()
     # A staff page without a session.
