@@ -256,10 +256,11 @@ def workbook_to_csv(path: Path, target: Path) -> Path:
     import zipfile
 
     from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
 
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError) as exc:
         raise ListingFileError(
             f"{path.name} ressemble à un classeur Excel mais ne s'ouvre pas : "
             "enregistrez-le de nouveau au format .xlsx ou « CSV UTF-8 »"

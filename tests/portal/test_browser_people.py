@@ -21,14 +21,24 @@ from portal.events import CallLoggedEvent
 from synergie.calls.callers import add_caller
 from synergie.settings import Settings
 from tasks.calls import digests_for
-from tests import browser as real_browser
-from tests.browser import chromium_missing, screenshot
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, chromium_missing, screenshot
 from tests.factories import NOW, make_company, make_contact
 from tests.integration.test_prefect_server import free_port
 from tests.portal.conftest import Clock
 from tests.portal.test_staff import LISTING, Office
 
-browser = real_browser.browser  # the session's Chromium, as a fixture of this module
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Chromium for this module only: Playwright's sync API keeps an event loop running in the
+    main thread while it is open, which breaks later tests calling ``asyncio.run``."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
 
 pytestmark = pytest.mark.skipif(chromium_missing() is not None, reason=chromium_missing() or "")
 
