@@ -30,8 +30,10 @@ from flows.visit_done import visit_done
 from flows.visit_reminders import visit_reminders
 from flows.visits import visits
 from portal.events import (
+    CALL_LOGGED_EVENT,
     FLOWS_SUBMITTED_EVENT,
     INVITATION_ANSWERED_EVENT,
+    LISTING_UPLOADED_EVENT,
     OPTED_OUT_EVENT,
     REFERRAL_CREATED_EVENT,
 )
@@ -108,13 +110,41 @@ def _deployment(
     return deployment
 
 
+# A volunteer notes "interested" on the portal: propose that company's visit at once (the
+# weekday schedule still books whatever no event started).
+INTERESTED_TRIGGER = DeploymentEventTrigger(
+    name="appel : entreprise intéressée",
+    expect={CALL_LOGGED_EVENT},
+    match={"prefect.resource.id": "synergie.company.*", "synergie.outcome": "interested"},
+    parameters={"params": {"company_siret": "{{ event.payload.company_siret }}", "dry_run": False}},
+)
+# Staff upload a listing on the portal: import the file it kept, with the filters chosen.
+UPLOAD_TRIGGER = DeploymentEventTrigger(
+    name="liste déposée sur le portail",
+    expect={LISTING_UPLOADED_EVENT},
+    match={"prefect.resource.id": "synergie.listing.*"},
+    parameters={
+        "params": {
+            "path": "{{ event.payload.path }}",
+            "communes": "{{ event.payload.communes }}",
+            "naf_prefixes": "{{ event.payload.naf_prefixes }}",
+            "min_staff_band": "{{ event.payload.min_staff_band }}",
+            "include_closed": "{{ event.payload.include_closed }}",
+            "dry_run": "{{ event.payload.dry_run }}",
+        }
+    },
+)
+
+
 def build_deployments() -> list[RunnerDeployment]:
     """Every deployment of the pipeline, with its schedule and triggers."""
     return [
         _deployment(
             import_listing, name="import-listing", tags=["listing"],
-            description="Importer une liste d'entreprises (CSV Synergie ou extrait SIRENE). "
-            "Par défaut : essai à blanc de la liste d'exemple.",
+            description="Importer une liste d'entreprises (CSV Synergie, extrait SIRENE ou classeur "
+            ".xlsx). Par défaut : essai à blanc de la liste d'exemple. Lancé aussi par chaque liste "
+            "déposée sur le portail (page « Importer une liste » de l'équipe).",
+            triggers=[UPLOAD_TRIGGER],
         ),
         _deployment(
             mailing, name="mailing", tags=["mailing"],
@@ -136,8 +166,10 @@ def build_deployments() -> list[RunnerDeployment]:
         _deployment(
             visits, name="visits", tags=["visits"],
             description="Réserver les visites des entreprises intéressées et envoyer les "
-            "invitations. À la main, le formulaire propose un essai à blanc.",
+            "invitations. À la main, le formulaire propose un essai à blanc. Lancé aussi pour une "
+            "entreprise dès qu'un appel noté sur le portail la dit intéressée.",
             every=Every("1-5", 8, slug="visites-jours-ouvres", parameters=FOR_REAL),
+            triggers=[INTERESTED_TRIGGER],
             concurrency_limit=1,  # the diary is read then written: one booking run at a time
         ),
         _deployment(

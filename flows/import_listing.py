@@ -18,7 +18,8 @@ class ImportListingParams(BaseModel):
         title="Fichier",
         default=str(SAMPLE_LISTING),
         min_length=1,
-        description="Chemin du fichier CSV sur la machine qui exécute le flow",
+        description="Chemin du fichier (CSV ou classeur .xlsx) sur la machine qui exécute le flow ; "
+        "depuis un navigateur, déposez-le plutôt sur la page « Importer une liste » du portail",
     )
     communes: list[str] = Field(
         title="Codes commune INSEE",

@@ -278,6 +278,24 @@ class StaffMember(SQLModel, table=True):
     active: bool = True
 
 
+class StaffSignIn(SQLModel, table=True):
+    """A one-time sign-in link that was used, and the session it opened (until it ends or expires).
+
+    ``nonce`` is the link's random id: a second use finds this row and is refused. The session
+    cookie names the same nonce, so signing out (``ended_at``) ends that cookie everywhere.
+    """
+
+    __tablename__ = "staff_sign_in"
+    __table_args__ = (sa.UniqueConstraint("nonce", name="uq_staff_sign_in_nonce"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    nonce: str = Field(max_length=64)
+    staff_id: int = Field(foreign_key="staff_member.id", index=True)
+    used_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 class Visit(SQLModel, table=True):
     """A site visit: 1 h of preparation and 1 h on site, with its calendar invitation's life."""
 

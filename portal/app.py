@@ -23,9 +23,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from models.db import is_lock_timeout, write_transaction
 from models.enums import Channel
 from models.tables import Company, Contact, OptOut
-from portal.events import MeetingEvent, OptOutEvent, emit_meeting_event, emit_opt_out
+from portal.events import (
+    CallLoggedEvent,
+    MeetingEvent,
+    OptOutEvent,
+    emit_call_logged,
+    emit_meeting_event,
+    emit_opt_out,
+)
 from portal.inventory import inventory_router
 from portal.meetings import add_meeting_pages
+from portal.staff import staff_router
+from portal.volunteers import volunteers_router
 from synergie import french
 from synergie.messaging.links import UNSUBSCRIBE, InvalidToken, read_token
 from synergie.messaging.optout_journal import (
@@ -246,6 +255,8 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
     journal: OptOutJournal | None = None,
     emit_meeting: Callable[[MeetingEvent], None] | None = None,
+    emit_call: Callable[[CallLoggedEvent], None] = emit_call_logged,
+    **staff_options: Any,
 ) -> FastAPI:
     """Return the portal app on ``engine``; ``emit`` and ``emit_meeting`` receive its events (default: Prefect).
 
@@ -347,6 +358,9 @@ def create_app(
     )
     app.state.journal_applier = applier
     app.router.on_shutdown.append(applier.stop)
+
+    app.include_router(volunteers_router(settings=settings, engine=engine, render=render, now=now, emit=emit_call))  # fmt: skip
+    app.include_router(staff_router(settings=settings, engine=engine, render=render, now=now, **staff_options))  # fmt: skip
 
     @app.exception_handler(PortalError)
     def portal_error(_request: Request, exc: PortalError) -> HTMLResponse:

@@ -10,17 +10,25 @@ from typing import Any
 from models.enums import Channel
 
 __all__ = [
+    "CALL_LOGGED_EVENT",
+    "CallLoggedEvent",
     "FLOWS_SUBMITTED_EVENT",
-    "INVITATION_ANSWERED_EVENT",
-    "OPTED_OUT_EVENT",
-    "REFERRAL_CREATED_EVENT",
     "FlowsSubmittedEvent",
+    "INVITATION_ANSWERED_EVENT",
+    "LISTING_UPLOADED_EVENT",
+    "ListingUploadedEvent",
     "MeetingEvent",
+    "OPTED_OUT_EVENT",
     "OptOutEvent",
+    "REFERRAL_CREATED_EVENT",
+    "call_logged_event_fields",
+    "emit_call_logged",
     "emit_flows_submitted",
+    "emit_listing_uploaded",
     "emit_meeting_event",
     "emit_opt_out",
     "flows_submitted_event_fields",
+    "listing_uploaded_event_fields",
     "meeting_event_fields",
     "opt_out_event_fields",
 ]
@@ -224,3 +232,106 @@ def emit_flows_submitted(event: FlowsSubmittedEvent) -> None:
         logger.exception(
             "emitting %s for company %s failed", FLOWS_SUBMITTED_EVENT, event.company_id
         )
+
+
+CALL_LOGGED_EVENT = "synergie.call.logged"
+LISTING_UPLOADED_EVENT = "synergie.listing.uploaded"
+
+
+@dataclass(frozen=True, slots=True)
+class CallLoggedEvent:
+    """A volunteer noted a call's outcome (or corrected it) from their call link."""
+
+    company_id: int
+    company_siret: str
+    task_id: int
+    caller_id: int
+    outcome: str
+    stage: str
+    occurred: datetime
+    corrected: bool = False
+
+
+def call_logged_event_fields(event: CallLoggedEvent) -> dict[str, Any]:
+    """Return the keyword arguments of ``prefect.events.emit_event`` for ``event``."""
+    return {
+        "event": CALL_LOGGED_EVENT,
+        "resource": {
+            "prefect.resource.id": f"synergie.company.{event.company_id}",
+            # A label, so the visits deployment's trigger can match interested outcomes only.
+            "synergie.outcome": event.outcome,
+        },
+        "related": [
+            {
+                "prefect.resource.id": f"synergie.caller.{event.caller_id}",
+                "prefect.resource.role": "caller",
+            },
+        ],  # fmt: skip
+        "payload": {
+            "company_id": event.company_id,
+            "company_siret": event.company_siret,
+            "task_id": event.task_id,
+            "outcome": event.outcome,
+            "stage": event.stage,
+            "corrected": event.corrected,
+        },
+        "occurred": event.occurred,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class ListingUploadedEvent:
+    """Staff uploaded a listing through the portal: the file kept and the import's filters."""
+
+    path: str
+    staff_id: int
+    occurred: datetime
+    communes: tuple[str, ...] = ()
+    naf_prefixes: tuple[str, ...] = ()
+    min_staff_band: str = ""
+    include_closed: bool = False
+    dry_run: bool = False
+
+
+def listing_uploaded_event_fields(event: ListingUploadedEvent) -> dict[str, Any]:
+    """Return the keyword arguments of ``prefect.events.emit_event`` for ``event``."""
+    return {
+        "event": LISTING_UPLOADED_EVENT,
+        "resource": {"prefect.resource.id": f"synergie.listing.{event.staff_id}"},
+        "payload": {
+            "path": event.path,
+            "communes": list(event.communes),
+            "naf_prefixes": list(event.naf_prefixes),
+            "min_staff_band": event.min_staff_band,
+            "include_closed": event.include_closed,
+            "dry_run": event.dry_run,
+        },
+        "occurred": event.occurred,
+    }
+
+
+def _emit(fields: dict[str, Any], what: str) -> bool:
+    """Emit one event; return whether Prefect took it (log, never raise)."""
+    try:
+        if not prefect_api_configured():
+            logger.warning("no Prefect API configured (PREFECT_API_URL): %s not emitted", what)
+            return False
+        from prefect.events import emit_event
+
+        if emit_event(**fields) is None:
+            logger.warning("Prefect did not accept %s", what)
+            return False
+        return True
+    except Exception:
+        logger.exception("emitting %s failed", what)
+        return False
+
+
+def emit_call_logged(event: CallLoggedEvent) -> None:
+    """Emit ``synergie.call.logged`` to the configured Prefect API; log, never raise, on failure."""
+    _emit(call_logged_event_fields(event), f"{CALL_LOGGED_EVENT} for task {event.task_id}")
+
+
+def emit_listing_uploaded(event: ListingUploadedEvent) -> bool:
+    """Emit ``synergie.listing.uploaded``; return whether Prefect took it."""
+    return _emit(listing_uploaded_event_fields(event), f"{LISTING_UPLOADED_EVENT} ({event.path})")

@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     # Calls and visits.
     call_after_days: int = Field(default=7, ge=0, le=365)  # days after the mailing before calling
     call_minutes: int = Field(default=15, ge=1, le=240)  # staff time booked per call logged
+    # A volunteer's call link works until the end of the call day plus this many days.
+    call_link_days: int = Field(default=3, ge=0, le=60)
+    # Staff pages: how long a sign-in link and a session last.
+    staff_sign_in_minutes: int = Field(default=15, ge=1, le=120)
+    staff_session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
     visit_travel_buffer_minutes: int = Field(default=30, ge=0, le=480)
     visit_notice_working_days: int = Field(default=2, ge=0, le=60)
     visit_horizon_days: int = Field(default=90, ge=7, le=730)

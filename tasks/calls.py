@@ -16,17 +16,19 @@ from sqlmodel import Session
 from models.companies import get_company_by_siret
 from models.db import require_schema, session_scope
 from models.enums import CallOutcome, Channel
-from models.tables import Caller
+from models.tables import Caller, CallTask
 from synergie import french
 from synergie.calls.lists import (
     CallerDigest,
     assign_calls,
+    call_link_expiry,
     caller_digest,
     digest_step,
     todays_calls,
 )
 from synergie.calls.outcomes import log_call
 from synergie.mailing.campaigns import sender_domain
+from synergie.messaging.links import CallLink, call_log_url
 from synergie.messaging.rendering import SmsTemplates, programme_context
 from synergie.messaging.sending import enqueue_prepared, prepared_email, prepared_sms
 from synergie.settings import Settings
@@ -53,15 +55,24 @@ class DigestCount:
     email: bool
 
 
-def _digests(session: Session, settings: Settings, day: date) -> list[tuple[Caller, CallerDigest]]:
+def digests_for(
+    session: Session, settings: Settings, day: date
+) -> list[tuple[Caller, CallerDigest]]:
     """The digest of every caller with calls assigned for ``day``."""
     result = []
+    expires_at = call_link_expiry(day, settings.call_link_days, settings.tz)
+
+    def log_link(task: CallTask) -> str:
+        link = CallLink(task.id, task.caller_id, task.company_id)  # type: ignore[arg-type]
+        return call_log_url(settings, link, expires_at=expires_at)
+
     for caller_id, tasks in sorted(todays_calls(session=session, today=day).items()):
         caller = session.get(Caller, caller_id)
         digest = caller is not None and caller_digest(
             session=session, caller=caller, tasks=tasks, today=day,
             programme=programme_context(settings), mail_templates=templates_for(settings),
             sms_templates=_sms_templates(settings.templates_dir), tz=settings.tz,
+            log_link=log_link,
         )  # fmt: skip
         if caller is not None and digest:
             result.append((caller, digest))
@@ -79,7 +90,7 @@ def assign_todays_calls(
         assigned = assign_calls(
             session=session, today=day, after_days=after_days, now=datetime.now(UTC), tz=settings.tz
         )
-        digests = _digests(session, settings, day)
+        digests = digests_for(session, settings, day)
         counts = [
             DigestCount(caller.name, digest.count, bool(caller.phone), bool(caller.email))
             for caller, digest in digests
@@ -112,7 +123,7 @@ def enqueue_caller_digests(*, settings: Settings, day: date) -> int:
     step = digest_step(day)
     added = 0
     with session_scope(engine) as session:
-        digests = _digests(session, settings, day)
+        digests = digests_for(session, settings, day)
         connection = session.connection()
         for caller, digest in digests:
             recipient = f"caller:{caller.id}"

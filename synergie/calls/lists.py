@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -265,6 +265,7 @@ class CallSheetLine:
     callback: bool
     attempt: int
     talking_points: tuple[str, str]
+    log_url: str = ""  # the volunteer's page to note this call's outcome (empty: none)
 
 
 @dataclass(frozen=True)
@@ -278,7 +279,7 @@ class CallerDigest:
     lines: list[CallSheetLine] = field(default_factory=list)
 
 
-def _talking_points(company: Company, sent: list[str], callback: bool) -> tuple[str, str]:
+def talking_points(company: Company, sent: list[str], callback: bool) -> tuple[str, str]:
     """Two lines to open the call with."""
     if callback:
         first = f"Rappel convenu avec {company.name} : rappeler l'échange précédent."
@@ -300,8 +301,12 @@ def caller_digest(
     mail_templates: MailTemplates,
     sms_templates: SmsTemplates,
     tz: ZoneInfo = PARIS,
+    log_link: Callable[[CallTask], str] | None = None,
 ) -> CallerDigest | None:
-    """The SMS and e-mail listing ``tasks`` for ``caller``; None when there is nothing to call."""
+    """The SMS and e-mail listing ``tasks`` for ``caller``; None when there is nothing to call.
+
+    ``log_link`` gives each call's page where the caller notes its outcome.
+    """
     if not tasks:
         return None
     company_ids = [task.company_id for task in tasks]
@@ -336,7 +341,8 @@ def caller_digest(
                 sent=history,
                 callback=task.id in callbacks,
                 attempt=task.attempt,
-                talking_points=_talking_points(company, history, task.id in callbacks),
+                talking_points=talking_points(company, history, task.id in callbacks),
+                log_url=log_link(task) if log_link is not None else "",
             )
         )
     context: dict[str, Any] = {
@@ -358,3 +364,8 @@ def caller_digest(
 def digest_step(today: date) -> str:
     """The outbox step of a day's digests: ``appels-YYYY-MM-DD``."""
     return f"appels-{today.isoformat()}"
+
+
+def call_link_expiry(day: date, days_after: int, tz: ZoneInfo = PARIS) -> datetime:
+    """When a call link of ``day``'s list stops working: midnight after ``days_after`` more days."""
+    return datetime.combine(day + timedelta(days=days_after + 1), time(), tzinfo=tz)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from models.companies import move_company
@@ -30,6 +31,7 @@ from models.tables import (
     CallTask,
     Company,
     Contact,
+    StageChange,
     TimeEntry,
 )
 from synergie.calls.callers import CallError
@@ -159,3 +161,103 @@ def log_call(
     session.flush()
     session.refresh(company)
     return LoggedCall(task=task, stage=Stage(company.stage), next_task=next_task)
+
+
+# --- correcting a call logged by mistake ----------------------------------------------------
+
+
+class CorrectionRefused(CallError):
+    """The call cannot be corrected any more: something happened since it was logged."""
+
+
+def undo_call(*, session: Session, task: CallTask) -> None:
+    """Withdraw what logging ``task`` did, leaving it open as before; CorrectionRefused when too late.
+
+    A correction stands in for the first answer, as if it had been given right away: the
+    stage moves, the follow-up task, the time booked and the phone marked invalid by that
+    log are withdrawn. It is refused once anything else touched the company since (a later
+    stage move, a follow-up task already assigned or logged), rather than rewrite history
+    someone already acted on.
+    """
+    if task.outcome is None or task.logged_at is None:
+        raise CorrectionRefused("cet appel n'a pas encore été noté")
+    logged_at, actor = task.logged_at, task.logged_by or ""
+    later = session.exec(
+        select(StageChange).where(
+            col(StageChange.company_id) == task.company_id,
+            sa.or_(col(StageChange.at) > logged_at, col(StageChange.actor) != actor),
+            col(StageChange.at) >= logged_at,
+        )
+    ).first()
+    if later is not None:
+        raise CorrectionRefused(
+            "l'entreprise a changé d'étape depuis cet appel : la correction ne peut plus se faire ici"
+        )
+    follow_up = session.exec(
+        select(CallTask).where(
+            col(CallTask.company_id) == task.company_id,
+            col(CallTask.id) != task.id,
+            col(CallTask.created_at) == logged_at,
+        )
+    ).first()
+    if follow_up is not None and (follow_up.outcome is not None or follow_up.caller_id is not None):
+        raise CorrectionRefused(
+            "l'appel suivant est déjà attribué ou noté : la correction ne peut plus se faire ici"
+        )
+    moves = session.exec(
+        select(StageChange)
+        .where(
+            col(StageChange.company_id) == task.company_id,
+            col(StageChange.at) == logged_at,
+            col(StageChange.actor) == actor,
+        )
+        .order_by(col(StageChange.id))
+    ).all()
+    company = session.get(Company, task.company_id)
+    if moves and company is not None:
+        company.stage = moves[0].from_stage
+        session.add(company)
+        for move in moves:
+            session.delete(move)
+    if follow_up is not None:
+        session.delete(follow_up)
+        session.flush()  # gone before this task reopens: one open task per company
+    for entry in session.exec(
+        select(TimeEntry).where(
+            col(TimeEntry.company_id) == task.company_id,
+            col(TimeEntry.activity) == Activity.CALL,
+            col(TimeEntry.created_at) == logged_at,
+        )
+    ):
+        session.delete(entry)
+    if task.outcome == CallOutcome.WRONG_NUMBER and task.contact_id is not None:
+        contact = session.get(Contact, task.contact_id)
+        if contact is not None and contact.phone_invalid_at == logged_at:
+            contact.phone_invalid_at = None
+            session.add(contact)
+    task.outcome, task.notes, task.callback_on = None, None, None
+    task.logged_at, task.logged_by = None, None
+    session.add(task)
+    session.flush()
+
+
+def correct_call(
+    *,
+    session: Session,
+    task: CallTask,
+    outcome: CallOutcome,
+    on: date | None,
+    notes: str | None,
+    actor: str,
+    now: datetime,
+    call_minutes: int,
+    tz: ZoneInfo = PARIS,
+) -> LoggedCall:
+    """Replace the outcome logged for ``task`` by another: undo it, then log the new one."""
+    undo_call(session=session, task=task)
+    company = session.get(Company, task.company_id)
+    assert company is not None  # a task's company is never deleted
+    return log_call(
+        session=session, company=company, outcome=outcome, on=on, notes=notes, actor=actor,
+        now=now, call_minutes=call_minutes, tz=tz,
+    )  # fmt: skip

@@ -35,7 +35,10 @@ def init() -> None:
 @app.command("import")
 def import_(
     path: Annotated[
-        Path, typer.Argument(help="Fichier CSV : format Synergie ou SIRENE StockEtablissement")
+        Path,
+        typer.Argument(
+            help="Fichier CSV (format Synergie ou SIRENE StockEtablissement) ou classeur Excel .xlsx"
+        ),
     ],
     commune: Annotated[
         list[str] | None, typer.Option("--commune", help="Code commune INSEE à garder (répétable)")

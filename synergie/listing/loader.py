@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -36,9 +37,11 @@ from synergie.listing.reading import (
     decode_leniently,
     decode_record,
     detect_layout,
+    is_workbook,
     iter_matching_records,
     iter_records,
     too_long_reason,
+    workbook_to_csv,
 )
 from synergie.listing.rows import (
     ListingRow,
@@ -295,9 +298,19 @@ def import_listing(
 
     Raises ListingFileError, before writing anything, when the file cannot be read at all.
     """
+    path = Path(path)
+    if is_workbook(path):
+        # A workbook is imported through its CSV rendering: one reader, the same rules.
+        with tempfile.TemporaryDirectory(prefix="synergie-xlsx-") as folder:
+            report = import_listing(
+                engine=engine, path=workbook_to_csv(path, Path(folder) / f"{path.stem}.csv"),
+                listing_filter=listing_filter, rejects_dir=rejects_dir, now=now, dry_run=dry_run,
+                on_progress=on_progress,
+            )  # fmt: skip
+        report.path = str(path)
+        return report
     started = time.perf_counter()
     now = now or datetime.now(UTC)
-    path = Path(path)
     layout = detect_layout(path)
     rejects_path = rejects_dir / f"rejets-{path.stem}-{now.strftime('%Y%m%d-%H%M%S')}.csv"
     # In a SIRENE file the commune code is a bare field: records without it can be skipped

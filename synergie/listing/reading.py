@@ -222,6 +222,62 @@ def _open_binary(path: Path) -> IO[bytes]:
         raise ListingFileError(f"lecture interdite : {path} (droits du fichier)") from exc
 
 
+# An .xlsx (or .xlsm) workbook is a zip archive: these are its first bytes.
+_ZIP_MAGIC = b"PK\x03\x04"
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
+
+
+def is_workbook(path: Path) -> bool:
+    """Whether ``path`` is an Excel workbook (.xlsx) rather than a CSV text file."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(4) == _ZIP_MAGIC
+    except OSError:
+        return False
+
+
+def _cell_text(value: object) -> str:
+    """A cell as a CSV field: integral numbers without ``.0`` (SIRET, postcodes), dates in ISO."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if hasattr(value, "isoformat"):
+        return value.isoformat()  # type: ignore[no-any-return]
+    return str(value)
+
+
+def workbook_to_csv(path: Path, target: Path) -> Path:
+    """Write the first sheet of the workbook ``path`` as a UTF-8 CSV (``;``) at ``target``; return it.
+
+    The rows keep their numbers (line n of the CSV is row n of the sheet), so a rejected
+    row's line number is the one staff see in their spreadsheet.
+    """
+    import zipfile
+
+    from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError) as exc:
+        raise ListingFileError(
+            f"{path.name} ressemble à un classeur Excel mais ne s'ouvre pas : "
+            "enregistrez-le de nouveau au format .xlsx ou « CSV UTF-8 »"
+        ) from exc
+    try:
+        sheet = workbook.worksheets[0] if workbook.worksheets else None
+        if sheet is None:
+            raise ListingFileError(f"le classeur {path.name} n'a aucune feuille")
+        with target.open("w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out, delimiter=";", lineterminator="\n")
+            for row in sheet.iter_rows(values_only=True):
+                writer.writerow([_cell_text(value).replace("\n", " ") for value in row])
+    finally:
+        workbook.close()
+    return target
+
+
 @dataclass(frozen=True)
 class CsvShape:
     """How a CSV file is written: encoding guess, delimiter, header fields, lines up to the header."""
@@ -240,8 +296,8 @@ def sniff_csv(path: Path) -> CsvShape:
         raise ListingFileError(f"le fichier {path.name} est vide")
     if b"\x00" in head:
         raise ListingFileError(
-            f"{path.name} n'est pas un fichier texte CSV (classeur Excel .xlsx, UTF-16 ?) : "
-            "enregistrez-le au format « CSV UTF-8 » ou « CSV (séparateur : point-virgule) »"
+            f"{path.name} n'est ni un fichier CSV ni un classeur .xlsx (ancien format Excel .xls, "
+            "UTF-16 ?) : enregistrez-le au format « Classeur Excel (.xlsx) » ou « CSV UTF-8 »"
         )
     has_bom = head.startswith(b"\xef\xbb\xbf")
     try:
@@ -266,7 +322,15 @@ def sniff_csv(path: Path) -> CsvShape:
 
 
 def detect_layout(path: Path) -> FileLayout:
-    """Read the start of the file and tell its kind, encoding, delimiter and columns."""
+    """Read the start of the file and tell its kind, encoding, delimiter and columns.
+
+    A workbook is read through its CSV rendering (``workbook_to_csv``).
+    """
+    if is_workbook(path):
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="synergie-xlsx-") as folder:
+            return detect_layout(workbook_to_csv(path, Path(folder) / f"{path.stem}.csv"))
     shape = sniff_csv(path)
     header = shape.header
     if all(name in header for name in SIRENE_REQUIRED):

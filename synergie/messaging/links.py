@@ -17,9 +17,16 @@ if TYPE_CHECKING:
     from synergie.settings import Settings
 
 __all__ = [
+    "CALL_LOG",
     "REFERRAL",
     "RSVP",
+    "STAFF_CSRF",
+    "STAFF_SESSION",
+    "STAFF_SIGN_IN",
     "UNSUBSCRIBE",
+    "CallLink",
+    "call_log_url",
+    "read_call_log_token",
     "ExpiredToken",
     "InvalidToken",
     "TokenClaims",
@@ -39,6 +46,13 @@ RSVP = "rsvp"
 REFERRAL = "referral"
 # The answers in an RSVP link's path; the page still asks to confirm with a POST.
 RSVP_CHOICES = ("oui", "non", "peut-etre")
+
+# A volunteer's page for one call of their list (subject: the call task, channel: caller-company).
+CALL_LOG = "call-log"
+# Staff: the one-time sign-in link, the session cookie, and the forms' CSRF token.
+STAFF_SIGN_IN = "staff-sign-in"
+STAFF_SESSION = "staff-session"
+STAFF_CSRF = "staff-csrf"
 
 # Format v1: "v1.<base64url(payload)>.<base64url(tag)>", with payload = subject US channel US expiry
 # (empty when absent) and tag = the first 16 bytes of HMAC-SHA256(key, domain | purpose | payload).
@@ -261,3 +275,40 @@ def referral_url(settings: Settings, contact_public_id: str, meeting_id: int) ->
     """Return a participant's personal link to bring a company to the meeting: ``/parrainage/{token}``."""
     token = meeting_token(settings, REFERRAL, contact_public_id, meeting_id)
     return f"{_portal_base(settings)}/parrainage/{token}"
+
+
+@dataclass(frozen=True, slots=True)
+class CallLink:
+    """What a volunteer's call link names: one call task, its caller and its company."""
+
+    task_id: int
+    caller_id: int
+    company_id: int
+
+
+def call_log_token(settings: Settings, link: CallLink, *, expires_at: datetime) -> str:
+    """Return the token of a volunteer's page for one call, valid until ``expires_at``."""
+    return sign_token(
+        key=settings.link_signing_key,
+        purpose=CALL_LOG,
+        subject=str(link.task_id),
+        channel=f"{link.caller_id}-{link.company_id}",
+        expires_at=expires_at,
+    )
+
+
+def call_log_url(settings: Settings, link: CallLink, *, expires_at: datetime) -> str:
+    """Return ``{public_url}/appel/{token}``: the page where a volunteer notes one call's outcome."""
+    return f"{_portal_base(settings)}/appel/{call_log_token(settings, link, expires_at=expires_at)}"
+
+
+def read_call_log_token(
+    token: str, *, key: bytes, now: datetime, previous_keys: Sequence[bytes] = ()
+) -> CallLink:
+    """Return what a genuine, unexpired call link names, or raise InvalidToken."""
+    claims = read_token(token, key=key, purpose=CALL_LOG, now=now, previous_keys=previous_keys)
+    try:
+        caller, company = (claims.channel or "").split("-")
+        return CallLink(int(claims.subject), int(caller), int(company))
+    except ValueError as exc:
+        raise InvalidToken() from exc

@@ -52,3 +52,21 @@ def test_every_writes_a_step_in_minutes_as_cron_and_in_french() -> None:
     for wrong in ({"hour": 8, "minutes": 15}, {}, {"minutes": 7}):
         with pytest.raises(ValueError):
             Every("*", **wrong)  # type: ignore[arg-type]
+
+
+def test_portal_events_start_visits_and_imports() -> None:
+    """An interested call starts that company's visit proposal; an uploaded listing starts its import."""
+    from deployments.definitions import build_deployments
+    from portal.events import CALL_LOGGED_EVENT, LISTING_UPLOADED_EVENT
+
+    by_name = {d.name: d for d in build_deployments()}
+    (interested,) = by_name["visits"].triggers
+    assert interested.expect == {CALL_LOGGED_EVENT}
+    assert interested.match.root["synergie.outcome"] == "interested"
+    assert interested.parameters == {
+        "params": {"company_siret": "{{ event.payload.company_siret }}", "dry_run": False}
+    }
+    assert by_name["visits"].schedules  # the schedule catches up what no event started
+    (uploaded,) = by_name["import-listing"].triggers
+    assert uploaded.expect == {LISTING_UPLOADED_EVENT}
+    assert uploaded.parameters["params"]["path"] == "{{ event.payload.path }}"  # type: ignore[index]

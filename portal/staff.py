@@ -1,0 +1,454 @@
+"""Staff pages under ``/equipe/``: sign-in by a one-time e-mailed link, uploading a listing, a company's page.
+
+Sign-in: the link (``STAFF_SIGN_IN`` token: staff id + random nonce, 15 minutes) opens a
+confirmation page whose POST uses it; a ``staff_sign_in`` row, unique on the nonce, makes it
+single use. The session cookie (``STAFF_SESSION`` token naming the same nonce) is HttpOnly,
+SameSite=Strict, Secure when the portal is served over HTTPS; signing out ends the row, so
+the cookie is dead everywhere. Every form carries a CSRF token derived from the nonce.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import secrets
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, BackgroundTasks, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session, col, func, select
+
+from models.db import write_transaction
+from models.enums import Channel
+from models.tables import (
+    CallTask,
+    Company,
+    Contact,
+    Message,
+    StaffMember,
+    StaffSignIn,
+    StageChange,
+    Visit,
+)
+from portal.events import ListingUploadedEvent, emit_listing_uploaded, prefect_api_configured
+from portal.pages import PageRefused, Render
+from synergie import french
+from synergie.listing.loader import import_listing
+from synergie.listing.reading import STAFF_BANDS, ListingFileError, ListingFilter
+from synergie.messaging.links import (
+    STAFF_CSRF,
+    STAFF_SESSION,
+    STAFF_SIGN_IN,
+    InvalidToken,
+    read_token,
+    sign_token,
+)
+from synergie.messaging.sending import SendPolicy, enqueue_prepared, prepared_email, send_prepared
+from synergie.messaging.transports import email_backend
+from synergie.settings import Settings
+
+__all__ = ["PREFIX", "SESSION_COOKIE", "staff_router"]
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "/equipe"
+SESSION_COOKIE = "synergie_equipe"
+_UPLOAD_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm")
+_MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+_REJECTS_NAME = re.compile(r"rejets-[A-Za-z0-9._-]+\.csv\Z")
+
+
+def _sign_in_required() -> PageRefused:
+    return PageRefused(
+        401,
+        "Connexion requise",
+        "Cette page est réservée à l'équipe du programme : connectez-vous d'abord.",
+        f"Demandez un lien de connexion sur la page {PREFIX}/connexion.",
+    )
+
+
+def _csrf_refused() -> PageRefused:
+    return PageRefused(
+        403,
+        "Formulaire expiré",
+        "Ce formulaire n'a pas été reconnu (jeton de sécurité absent ou périmé).",
+        "Rechargez la page et recommencez.",
+    )
+
+
+def _bad_link(message: str) -> PageRefused:
+    return PageRefused(
+        400, "Lien de connexion non valide", message,
+        f"Demandez un nouveau lien sur la page {PREFIX}/connexion.",
+    )  # fmt: skip
+
+
+def staff_router(
+    *,
+    settings: Settings,
+    engine: sa.Engine,
+    render: Render,
+    now: Callable[[], datetime],
+    prefect_api: Callable[[], bool] = prefect_api_configured,
+    emit_upload: Callable[[ListingUploadedEvent], bool] = emit_listing_uploaded,
+) -> APIRouter:
+    """Return the routes under ``/equipe/``; ``prefect_api`` tells whether imports go through Prefect."""
+    key, *previous_keys = settings.link_verification_keys
+    secure = settings.public_url.lower().startswith("https://")
+    uploads = settings.data_dir / "uploads"
+    router = APIRouter(prefix=PREFIX)
+
+    def csrf_for(nonce: str) -> str:
+        return sign_token(key=key, purpose=STAFF_CSRF, subject=nonce)
+
+    def staff_of(request: Request) -> tuple[StaffMember, str]:
+        """The signed-in staff member and the session's nonce, or PageRefused."""
+        cookie = request.cookies.get(SESSION_COOKIE, "")
+        try:
+            claims = read_token(
+                cookie, key=key, purpose=STAFF_SESSION, now=now(), previous_keys=previous_keys
+            )
+        except InvalidToken:
+            raise _sign_in_required() from None
+        with Session(engine) as session:
+            row = session.exec(
+                select(StaffSignIn).where(col(StaffSignIn.nonce) == (claims.channel or ""))
+            ).first()
+            member = session.get(StaffMember, int(claims.subject))
+        moment = now()
+        if (
+            row is None or member is None or not member.active or row.staff_id != member.id
+            or row.ended_at is not None or row.expires_at <= moment
+        ):  # fmt: skip
+            raise _sign_in_required()
+        return member, row.nonce
+
+    def check_csrf(nonce: str, sent: str) -> None:
+        if not sent or not hmac.compare_digest(sent, csrf_for(nonce)):
+            logger.warning("staff form refused: CSRF token missing or wrong")
+            raise _csrf_refused()
+
+    def page(
+        name: str, member: StaffMember, nonce: str, *, status: int = 200, **context: object
+    ) -> HTMLResponse:
+        return render(
+            name, status, staff_name=member.name, csrf=csrf_for(nonce), prefix=PREFIX, **context
+        )
+
+    # --- signing in -------------------------------------------------------------------------
+
+    @router.get("/connexion", response_class=HTMLResponse)
+    def sign_in_form() -> HTMLResponse:
+        """Ask for the staff member's e-mail address."""
+        token = secrets.token_urlsafe(24)
+        answer = render("equipe/connexion.html", prefix=PREFIX, csrf=token, sent=False)
+        answer.set_cookie("synergie_csrf", token, httponly=True, secure=secure, samesite="strict",
+                          path=PREFIX)  # fmt: skip
+        return answer
+
+    @router.post("/connexion", response_class=HTMLResponse)
+    def send_sign_in_link(
+        request: Request,
+        background: BackgroundTasks,
+        email: Annotated[str, Form(max_length=320)] = "",
+        csrf: Annotated[str, Form()] = "",
+    ) -> HTMLResponse:
+        """E-mail a one-time sign-in link to an active staff member; the same answer for anyone."""
+        expected = request.cookies.get("synergie_csrf", "")
+        if not csrf or not expected or not hmac.compare_digest(csrf, expected):
+            return _csrf_refused().page(render)
+        address = email.strip().lower()
+        moment = now()
+        with write_transaction(engine) as connection:
+            member = connection.execute(
+                sa.select(StaffMember.id, StaffMember.name, StaffMember.email).where(  # type: ignore[call-overload]
+                    func.lower(col(StaffMember.email)) == address, col(StaffMember.active)
+                )
+            ).first()
+            if member is not None and address:
+                nonce = secrets.token_urlsafe(18)
+                token = sign_token(
+                    key=key, purpose=STAFF_SIGN_IN, subject=str(member.id), channel=nonce,
+                    expires_at=moment + timedelta(minutes=settings.staff_sign_in_minutes),
+                )  # fmt: skip
+                link = f"{settings.public_url.rstrip('/')}{PREFIX}/entree/{token}"
+                text = bytes(render(
+                    "equipe/lien-connexion.txt", staff_name=member.name, link=link,
+                    minutes=settings.staff_sign_in_minutes,
+                ).body).decode()  # fmt: skip
+                enqueue_prepared(
+                    connection, step=f"connexion-{nonce}", recipient=f"staff:{member.id}",
+                    channel=Channel.EMAIL, to_address=member.email,
+                    content=prepared_email(subject=f"Votre lien de connexion – {settings.programme_name}",
+                                           text=text, html="", to_name=member.name),
+                    domain=settings.mail_from.rpartition("@")[2].strip("> ") or "localhost",
+                    now=moment,
+                )  # fmt: skip
+                background.add_task(send_waiting_mail)
+                logger.info("sign-in link queued for staff %s", member.id)
+            else:
+                logger.info("sign-in asked for an address that is not an active staff member")
+        return render("equipe/connexion.html", prefix=PREFIX, csrf=csrf, sent=True)
+
+    def send_waiting_mail() -> None:
+        """Send the prepared e-mails waiting in the outbox (the sign-in link among them)."""
+        try:
+            password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+            send_prepared(
+                engine=engine, backend=email_backend(settings, password=password),
+                channel=Channel.EMAIL, limit=100,
+                policy=SendPolicy.from_settings(settings, actor="portal"), now=now,
+            )  # fmt: skip
+        except Exception:
+            logger.exception("sending the sign-in link failed; it stays in the outbox")
+
+    def sign_in_claims(token: str) -> tuple[int, str]:
+        try:
+            claims = read_token(
+                token, key=key, purpose=STAFF_SIGN_IN, now=now(), previous_keys=previous_keys
+            )
+        except InvalidToken as exc:
+            raise _bad_link(str(exc)) from exc
+        return int(claims.subject), claims.channel or ""
+
+    def used(nonce: str) -> bool:
+        with Session(engine) as session:
+            return (
+                session.exec(select(StaffSignIn.id).where(col(StaffSignIn.nonce) == nonce)).first()
+                is not None
+            )
+
+    _USED = "Ce lien de connexion a déjà servi : chaque lien ne s'utilise qu'une fois."
+
+    @router.get("/entree/{token}", response_class=HTMLResponse)
+    def confirm_sign_in(token: str) -> HTMLResponse:
+        """Show a button that uses the link (a GET changes nothing: mail scanners open links)."""
+        try:
+            _staff_id, nonce = sign_in_claims(token)
+            if used(nonce):
+                raise _bad_link(_USED)
+        except PageRefused as refused:
+            return refused.page(render)
+        return render("equipe/entree.html", prefix=PREFIX)
+
+    @router.post("/entree/{token}")
+    def sign_in(token: str) -> Response:
+        """Use the one-time link: record it, open the session, go to the staff home page."""
+        try:
+            staff_id, nonce = sign_in_claims(token)
+            moment = now()
+            expires = moment + timedelta(hours=settings.staff_session_hours)
+            try:
+                with write_transaction(engine) as connection:
+                    member = connection.execute(
+                        sa.select(col(StaffMember.active)).where(col(StaffMember.id) == staff_id)
+                    ).scalar()
+                    if not member:
+                        raise _bad_link("Ce compte n'est plus actif.")
+                    connection.execute(
+                        sa.insert(StaffSignIn).values(
+                            nonce=nonce, staff_id=staff_id, used_at=moment, expires_at=expires
+                        )
+                    )
+            except sa.exc.IntegrityError:
+                raise _bad_link(_USED) from None
+        except PageRefused as refused:
+            return refused.page(render)
+        cookie = sign_token(
+            key=key, purpose=STAFF_SESSION, subject=str(staff_id), channel=nonce, expires_at=expires
+        )
+        answer = RedirectResponse(f"{PREFIX}/", status_code=303)
+        answer.set_cookie(
+            SESSION_COOKIE, cookie, max_age=int((expires - moment).total_seconds()),
+            httponly=True, secure=secure, samesite="strict", path=PREFIX,
+        )  # fmt: skip
+        logger.info("staff %s signed in", staff_id)
+        return answer
+
+    @router.post("/deconnexion")
+    def sign_out(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+        """End the session everywhere and drop the cookie."""
+        try:
+            member, nonce = staff_of(request)
+            check_csrf(nonce, csrf)
+        except PageRefused as refused:
+            return refused.page(render)
+        with write_transaction(engine) as connection:
+            connection.execute(
+                sa.update(StaffSignIn).where(col(StaffSignIn.nonce) == nonce).values(ended_at=now())
+            )
+        answer = render("equipe/au-revoir.html", prefix=PREFIX)
+        answer.delete_cookie(
+            SESSION_COOKIE, path=PREFIX, secure=secure, httponly=True, samesite="strict"
+        )
+        logger.info("staff %s signed out", member.id)
+        return answer
+
+    # --- pages ------------------------------------------------------------------------------
+
+    @router.get("/", response_class=HTMLResponse)
+    def home(request: Request, q: str = "") -> HTMLResponse:
+        """The staff home: upload a listing, find a company."""
+        try:
+            member, nonce = staff_of(request)
+        except PageRefused as refused:
+            return refused.page(render)
+        found: list[Company] = []
+        if q.strip():
+            needle = q.strip().replace(" ", "")
+            with Session(engine) as session:
+                found = list(session.exec(
+                    select(Company)
+                    .where(sa.or_(col(Company.siret) == needle,
+                                  func.lower(col(Company.name)).contains(q.strip().lower())))
+                    .order_by(col(Company.name)).limit(50)
+                ))  # fmt: skip
+        return page("equipe/accueil.html", member, nonce, q=q, found=found, bands=STAFF_BANDS)
+
+    @router.get("/import", response_class=HTMLResponse)
+    def upload_form(request: Request) -> HTMLResponse:
+        """The listing upload form, with the filters of ``synergie import``."""
+        try:
+            member, nonce = staff_of(request)
+        except PageRefused as refused:
+            return refused.page(render)
+        return page("equipe/import.html", member, nonce, bands=STAFF_BANDS)
+
+    @router.post("/import", response_class=HTMLResponse)
+    def upload(
+        request: Request,
+        fichier: Annotated[UploadFile, File()],
+        csrf: Annotated[str, Form()] = "",
+        communes: Annotated[str, Form()] = "",
+        naf: Annotated[str, Form()] = "",
+        tranche: Annotated[str, Form()] = "",
+        fermes: Annotated[str, Form()] = "",
+        essai: Annotated[str, Form()] = "",
+    ) -> HTMLResponse:
+        """Keep the file under the data directory, then import it (here, or through Prefect)."""
+        try:
+            member, nonce = staff_of(request)
+            check_csrf(nonce, csrf)
+            name = Path(fichier.filename or "liste.csv").name
+            if not name.lower().endswith(_UPLOAD_SUFFIXES):
+                raise PageRefused(400, "Format non pris en charge",
+                                  f"« {name} » n'est ni un fichier CSV ni un classeur Excel .xlsx.",
+                                  "Enregistrez la liste au format .xlsx ou « CSV UTF-8 ».")  # fmt: skip
+            try:
+                listing_filter = ListingFilter(
+                    communes=frozenset(c for c in re.split(r"[\s,;]+", communes) if c),
+                    naf_prefixes=tuple(n for n in re.split(r"[\s,;]+", naf) if n),
+                    min_staff_band=tranche or None,
+                    include_closed=bool(fermes),
+                )
+            except ValueError as exc:
+                raise PageRefused(400, "Filtre invalide", str(exc)) from exc
+            moment = now()
+            uploads.mkdir(parents=True, exist_ok=True)
+            stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(name).stem)[:80] or "liste"
+            kept = (
+                uploads
+                / f"{moment.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}-{stem}{Path(name).suffix.lower()}"
+            )
+            size = 0
+            with kept.open("wb") as out:
+                while chunk := fichier.file.read(1024 * 1024):
+                    size += len(chunk)
+                    if size > _MAX_UPLOAD_BYTES:
+                        out.close()
+                        kept.unlink()
+                        raise PageRefused(413, "Fichier trop gros", "Le fichier dépasse 200 Mo.")
+                    out.write(chunk)
+            dry_run = bool(essai)
+            logger.info("staff %s uploaded %s (%d bytes)", member.id, kept.name, size)
+            if prefect_api():
+                event = ListingUploadedEvent(
+                    path=str(kept.resolve()), staff_id=member.id, occurred=moment,  # type: ignore[arg-type]
+                    communes=tuple(sorted(listing_filter.communes)),
+                    naf_prefixes=listing_filter.naf_prefixes, min_staff_band=tranche,
+                    include_closed=listing_filter.include_closed, dry_run=dry_run,
+                )  # fmt: skip
+                if emit_upload(event):
+                    return page("equipe/import-lance.html", member, nonce, file_name=name)
+                logger.warning("upload event not taken: importing %s in the portal", kept.name)
+            try:
+                report = import_listing(
+                    engine=engine, path=kept, listing_filter=listing_filter,
+                    rejects_dir=settings.reports_dir, now=moment, dry_run=dry_run,
+                )  # fmt: skip
+            except ListingFileError as exc:
+                raise PageRefused(400, "Fichier illisible", str(exc)) from exc
+        except PageRefused as refused:
+            return refused.page(render)
+        rejects = Path(report.rejects_path).name if report.rejects_path else ""
+        return page(
+            "equipe/import-bilan.html",
+            member,
+            nonce,
+            file_name=name,
+            report=report,
+            rejects=rejects,
+        )
+
+    @router.get("/rejets/{name}")
+    def rejects_file(request: Request, name: str) -> Response:
+        """Download a rejects file of the reports directory."""
+        try:
+            staff_of(request)
+            path = settings.reports_dir / name
+            if not _REJECTS_NAME.match(name) or not path.is_file():
+                raise PageRefused(404, "Fichier introuvable", "Ce fichier des rejets n'existe pas.")
+        except PageRefused as refused:
+            return refused.page(render)
+        return FileResponse(path, media_type="text/csv; charset=utf-8", filename=name,
+                            headers={"Cache-Control": "no-store"})  # fmt: skip
+
+    @router.get("/entreprise/{company_id}", response_class=HTMLResponse)
+    def company_page(request: Request, company_id: int) -> HTMLResponse:
+        """A company's file: stage history, messages, calls, visits, meetings."""
+        try:
+            member, nonce = staff_of(request)
+            with Session(engine) as session:
+                company = session.get(Company, company_id)
+                if company is None:
+                    raise PageRefused(
+                        404, "Entreprise introuvable", "Aucune entreprise n'a ce numéro."
+                    )
+                tz = settings.tz
+
+                def when(moment: datetime | None) -> str:
+                    return french.short_moment(moment, tz) if moment else "—"
+
+                context: dict[str, Any] = {
+                    "company": company,
+                    "contacts": list(session.exec(select(Contact).where(col(Contact.company_id) == company_id).order_by(col(Contact.id)))),
+                    "changes": [(when(c.at), c) for c in session.exec(select(StageChange).where(col(StageChange.company_id) == company_id).order_by(col(StageChange.at), col(StageChange.id)))],
+                    "messages": [(when(m.sent_at or m.created_at), m) for m in session.exec(select(Message).where(col(Message.company_id) == company_id).order_by(col(Message.created_at)))],
+                    "calls": [(when(t.logged_at), t) for t in session.exec(select(CallTask).where(col(CallTask.company_id) == company_id).order_by(col(CallTask.id)))],
+                    "visits": [(when(v.starts_at), v) for v in session.exec(select(Visit).where(col(Visit.company_id) == company_id).order_by(col(Visit.starts_at)))],
+                    "meetings": _meetings(session, company_id, when),
+                }  # fmt: skip
+                return page("equipe/entreprise.html", member, nonce, **context)
+        except PageRefused as refused:
+            return refused.page(render)
+
+    return router
+
+
+def _meetings(
+    session: Session, company_id: int, when: Callable[[datetime | None], str]
+) -> list[tuple[str, str]] | None:
+    """The company's meeting registrations when the meetings tables exist (None otherwise)."""
+    inspector = sa.inspect(session.connection())
+    if not inspector.has_table("meeting_registration") or not inspector.has_table("meeting"):
+        return None
+    rows = session.execute(sa.text(
+        "SELECT m.starts_at, r.status FROM meeting_registration r JOIN meeting m ON m.id = r.meeting_id "
+        "WHERE r.company_id = :company ORDER BY m.starts_at"
+    ), {"company": company_id}).all()  # fmt: skip
+    return [(str(starts_at), str(status)) for starts_at, status in rows]

@@ -1,0 +1,220 @@
+"""Staff pages: the one-time sign-in link from the outbox, sessions, CSRF, uploading a listing, a company's page."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from models import Company, StaffMember, StaffSignIn, Stage
+from portal.app import create_app
+from portal.events import ListingUploadedEvent
+from portal.staff import SESSION_COOKIE
+from synergie.settings import Settings
+from tests.factories import make_company, make_contact
+from tests.portal.conftest import Clock
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from fastapi.testclient import TestClient
+
+LISTING = (
+    "siret;raison_sociale;code_commune;code_postal;commune;courriel\n"
+    "73282932000074;Tonnellerie Meunier;21295;21700;Nuits-Saint-Georges;contact@meunier.example\n"
+    "12345678900000;Siret faux;21295;21700;Nuits-Saint-Georges;a@b.example\n"
+    "35600000000048;Scierie Vallet;21295;21700;Nuits-Saint-Georges;scierie@vallet.example\n"
+)
+
+
+@dataclass
+class Office:
+    engine: sa.Engine
+    settings: Settings
+    client: TestClient
+    clock: Clock
+    prefect: list[bool] = field(default_factory=lambda: [False])
+    uploads: list[ListingUploadedEvent] = field(default_factory=list)
+
+    def sign_in_link(self) -> str:
+        """The path of the newest sign-in link in the file outbox."""
+        mails = sorted(self.settings.outbox_dir.rglob("*.eml"), key=lambda p: p.stat().st_mtime)
+        assert mails, "no e-mail in the outbox"
+        message = email.message_from_bytes(mails[-1].read_bytes(), policy=email.policy.default)
+        body = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        return re.search(r"https?://[^/\s]+(/equipe/entree/\S+)", body).group(1)  # type: ignore[union-attr]
+
+    def ask_link(self, address: str = "claire@cc-gevrey-nuits.example") -> None:
+        form = self.client.get("/equipe/connexion")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+        answer = self.client.post("/equipe/connexion", data={"email": address, "csrf": csrf})
+        assert answer.status_code == 200 and "lien de connexion vient" in answer.text
+
+    def sign_in(self) -> str:
+        self.ask_link()
+        path = self.sign_in_link()
+        assert "Me connecter" in self.client.get(path).text
+        answer = self.client.post(path, follow_redirects=False)
+        assert answer.status_code == 303
+        home = self.client.get("/equipe/")
+        assert home.status_code == 200
+        return re.search(r'name="csrf" value="([^"]+)"', home.text).group(1)  # type: ignore[union-attr]
+
+    def sign_ins(self) -> int:
+        with Session(self.engine) as session:
+            return len(session.exec(select(StaffSignIn)).all())
+
+
+@pytest.fixture
+def office(engine: sa.Engine, settings: Settings) -> Iterator[Office]:
+    with Session(engine) as session:
+        session.add(StaffMember(name="Claire Martin", email="Claire@cc-gevrey-nuits.example"))
+        session.commit()
+    clock = Clock()
+    office = Office(engine, settings, None, clock)  # type: ignore[arg-type]
+
+    def take(event: ListingUploadedEvent) -> bool:
+        office.uploads.append(event)
+        return True
+
+    app = create_app(settings=settings, engine=engine, emit=lambda e: None, clock=clock,
+                     prefect_api=lambda: office.prefect[0], emit_upload=take)  # fmt: skip
+    with TestClient(app) as client:
+        office.client = client
+        yield office
+
+
+def test_sign_in_by_the_emailed_link_opens_a_strict_session(office: Office) -> None:
+    office.ask_link()
+    path = office.sign_in_link()
+    answer = office.client.post(path, follow_redirects=False)
+    cookie = answer.headers["set-cookie"]
+    assert cookie.startswith(f"{SESSION_COOKIE}=")
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/equipe" in cookie
+    assert "Secure" not in cookie  # served over plain HTTP in tests
+    assert "Claire Martin" in office.client.get("/equipe/").text
+    # The link served once: a second use is refused, the session count unchanged.
+    office.client.cookies.clear()
+    again = office.client.post(path, follow_redirects=False)
+    assert again.status_code == 400 and "déjà servi" in again.text
+    assert office.sign_ins() == 1
+
+
+def test_unknown_address_gets_the_same_answer_and_no_mail(office: Office) -> None:
+    office.ask_link("intrus@example.org")
+    assert list(office.settings.outbox_dir.rglob("*.eml")) == []
+
+
+def test_an_expired_link_is_refused(office: Office) -> None:
+    office.ask_link()
+    path = office.sign_in_link()
+    office.clock.now += timedelta(minutes=office.settings.staff_sign_in_minutes, seconds=1)
+    answer = office.client.post(path, follow_redirects=False)
+    assert answer.status_code == 400 and "expiré" in answer.text and "a été modifié" in answer.text
+    assert office.sign_ins() == 0 and SESSION_COOKIE not in office.client.cookies
+
+
+def test_staff_pages_need_a_session_and_sessions_expire(office: Office) -> None:
+    for path in ("/equipe/", "/equipe/import", "/equipe/entreprise/1"):
+        answer = office.client.get(path)
+        assert answer.status_code == 401 and "Connexion requise" in answer.text
+    office.sign_in()
+    office.clock.now += timedelta(hours=office.settings.staff_session_hours, seconds=1)
+    assert office.client.get("/equipe/").status_code == 401
+
+
+def test_sign_out_ends_the_session_even_for_a_kept_cookie(office: Office) -> None:
+    csrf = office.sign_in()
+    kept = office.client.cookies[SESSION_COOKIE]
+    assert office.client.post("/equipe/deconnexion", data={"csrf": csrf}).status_code == 200
+    office.client.cookies.set(SESSION_COOKIE, kept, path="/equipe")
+    assert office.client.get("/equipe/").status_code == 401
+
+
+def test_a_form_without_its_csrf_token_changes_nothing(office: Office) -> None:
+    office.sign_in()
+    answer = office.client.post(
+        "/equipe/import", files={"fichier": ("liste.csv", LISTING.encode())}
+    )
+    assert answer.status_code == 403 and "Formulaire expiré" in answer.text
+    answer = office.client.post("/equipe/deconnexion", data={"csrf": "v1.faux.faux"})
+    assert answer.status_code == 403
+    with Session(office.engine) as session:
+        assert session.exec(select(Company)).all() == []
+    assert office.client.get("/equipe/").status_code == 200  # still signed in
+
+
+def test_upload_imports_in_process_and_offers_the_rejects(office: Office) -> None:
+    csrf = office.sign_in()
+    answer = office.client.post("/equipe/import", data={"csrf": csrf},
+                                files={"fichier": ("liste.csv", LISTING.encode())})  # fmt: skip
+    assert answer.status_code == 200 and "Bilan de l" in answer.text
+    link = re.search(r'href="(/equipe/rejets/[^"]+)"', answer.text).group(1)  # type: ignore[union-attr]
+    rejects = office.client.get(link)
+    assert rejects.status_code == 200 and "Siret faux" in rejects.text
+    with Session(office.engine) as session:
+        names = sorted(c.name for c in session.exec(select(Company)))
+    assert names == ["Scierie Vallet", "Tonnellerie Meunier"]
+    kept = list((office.settings.data_dir / "uploads").iterdir())
+    assert len(kept) == 1 and kept[0].read_text() == LISTING
+    assert office.client.get("/equipe/rejets/..%2Fsynergie.db").status_code == 404
+
+
+def test_upload_of_an_xlsx_workbook(office: Office, tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    for line in LISTING.splitlines():
+        sheet.append([int(v) if v.isdigit() and len(v) == 14 else v for v in line.split(";")])  # type: ignore[union-attr]
+    book.save(tmp_path / "liste.xlsx")
+    csrf = office.sign_in()
+    answer = office.client.post("/equipe/import", data={"csrf": csrf},
+                                files={"fichier": ("liste.xlsx", (tmp_path / "liste.xlsx").read_bytes())})  # fmt: skip
+    assert "Bilan de l" in answer.text
+    with Session(office.engine) as session:
+        sirets = sorted(c.siret or "" for c in session.exec(select(Company)))
+    assert sirets == ["35600000000048", "73282932000074"]
+
+
+def test_upload_goes_through_prefect_when_an_api_is_configured(office: Office) -> None:
+    office.prefect[0] = True
+    csrf = office.sign_in()
+    answer = office.client.post("/equipe/import", data={"csrf": csrf, "communes": "21295"},
+                                files={"fichier": ("liste.csv", LISTING.encode())})  # fmt: skip
+    assert "Importation lancée" in answer.text
+    assert [Path(e.path).read_text() for e in office.uploads] == [LISTING]
+    assert office.uploads[0].communes == ("21295",)
+    with Session(office.engine) as session:
+        assert session.exec(select(Company)).all() == []
+
+
+def test_a_company_page_shows_its_file(office: Office) -> None:
+    with Session(office.engine) as session:
+        company = make_company(
+            session, stage=Stage.CONTACTED, name="Fromagerie Brun", name_key="fromagerie brun"
+        )
+        make_contact(session, company, phone="+33639980101", name="Léa Brun")
+        session.commit()
+        company_id = company.id
+    office.sign_in()
+    page = office.client.get(f"/equipe/entreprise/{company_id}")
+    assert page.status_code == 200
+    assert (
+        "Fromagerie Brun" in page.text
+        and "Léa Brun" in page.text
+        and "tel:+33639980101" in page.text
+    )
+    assert "Historique des étapes" in page.text and "Visites" in page.text
+    assert (
+        office.client.get("/equipe/?q=fromagerie").text.count(f"/equipe/entreprise/{company_id}")
+        == 1
+    )
