@@ -309,6 +309,9 @@ def stack_settings(
         "SYNERGIE_SMTP_SECURITY": "none",
         "SYNERGIE_SMTP_USER": "",  # the test server asks for no login
         "SYNERGIE_SMS_BACKEND": "file",
+        # Prefect's minimum, and the automation's shortest window: a killed run is Crashed within ~75 s.
+        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",
+        "SYNERGIE_ZOMBIE_AFTER_SECONDS": "75",
     }
     for name, values in (("prefect-server.env", server), ("synergie.env", synergie)):
         missing = set(values) - set(read_env_file(name))

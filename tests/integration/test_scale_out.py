@@ -49,6 +49,8 @@ pytestmark = pytest.mark.integration
 SAMPLE_COMMUNES = ["21110", "21186", "21194", "21295", "21442", "21464", "21506", "21564", "21714", "21716"]  # fmt: skip
 # Fast enough for a test, slow enough that two runs at once share the work.
 QUICK = {"batch_size": 5, "rate_per_minute": 600}
+# The run whose worker the kill test killed: the module's last test waits for it to be Crashed.
+KILLED: dict[str, str] = {}
 
 
 def crm(stack: Stack) -> sa.Engine:
@@ -166,6 +168,7 @@ def test_a_worker_killed_mid_mailing_loses_nothing_and_resends_at_most_one(
         wait_for(lambda: sum(delivered().values()) >= 8, timeout=90, what="the first messages")
         victim = wait_for(lambda: stack.worker_running(first["id"]), timeout=5, what="its worker")
         stack.workers[victim].kill_with_children()  # the machine dies: worker and flow run
+        KILLED["run"] = first["id"]
         at_kill = sum(delivered().values())
         assert at_kill < len(ours), "the run must be killed mid-way"
         # Its batch's rows stay leased until the lease (SYNERGIE_SEND_LEASE_SECONDS) runs out.
@@ -298,3 +301,18 @@ def test_the_mailing_run_form_speaks_french(stack: Stack, page: Page) -> None:
             title = re.compile(rf"^{re.escape(field['title'])}( \(Optional\))?$")
             expect(page.get_by_text(title).first).to_be_visible()
     screenshot(page, "prefect-ui-mailing-run-form")
+
+
+def test_the_killed_run_is_marked_crashed_by_the_automation(stack: Stack) -> None:
+    """Last of the module: the other tests ran while the killed run's heartbeats were missed."""
+    if "run" not in KILLED:
+        pytest.skip("the kill test did not run in this session")
+    with stack.client() as client:
+        automations = call(client, "POST", "/automations/filter", json={})
+        assert [a["name"] for a in automations].count("synergie-crash-zombie-runs") == 1
+        crashed = wait_for(
+            lambda: (run := call(client, "GET", f"/flow_runs/{KILLED['run']}"))["state_type"]
+            == "CRASHED" and run,
+            timeout=240, what="the killed run marked Crashed", every=2,
+        )  # fmt: skip
+    assert "Aucun signe de vie" in (crashed["state"]["message"] or "")
