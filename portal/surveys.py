@@ -109,8 +109,10 @@ def surveys_router(
             if isinstance(found, HTMLResponse):
                 return found
             response = find_response(
-                session, survey_id=found.survey.id, contact_id=found.contact.id
-            )  # type: ignore[arg-type]
+                session,
+                survey_id=found.survey.id,  # type: ignore[arg-type]
+                contact_id=found.contact.id,  # type: ignore[arg-type]
+            )
         if response is None:
             return page(found)
         return page(

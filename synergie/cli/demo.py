@@ -355,12 +355,12 @@ def _demo_surveys(settings: Settings) -> None:
         # A week later, as the daily run would: one reminder, only to those who have not answered.
         later = run_meeting_survey(session=session, settings=settings, templates=MailTemplates(settings.templates_dir),
                                    meeting_id=meeting_id, now=now + timedelta(days=settings.survey_reminder_days))  # fmt: skip
-    sent = send_now(settings, Channel.EMAIL)
     with db_session() as session:
         results = survey_results(session=session, meeting_id=meeting_id, now=now)
     console.print(
-        f"   {len(DEMO_ANSWERS)} réponses sur le portail ; {settings.survey_reminder_days} jours plus tard, "
-        f"{later.reminders} rappel(s) aux autres ({sent} e-mail(s)), aucun à qui a répondu."
+        f"   {len(DEMO_ANSWERS)} réponses sur le portail ; {settings.survey_reminder_days} jours plus tard "
+        f"(simulés), {later.reminders} rappel(s) mis en file pour les autres contacts, partant à cette "
+        "date : aucun à qui a répondu."
     )
     console.print(f"   Résultats de la rencontre d'avril : {rate_text(results)}")
     for question in results.questions[:4]:
