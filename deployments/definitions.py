@@ -26,6 +26,7 @@ from flows.meeting_reminders import meeting_reminders
 from flows.meeting_sync import meeting_sync
 from flows.optout_sync import optout_sync
 from flows.report import report
+from flows.surveys import surveys
 from flows.visit_done import visit_done
 from flows.visit_reminders import visit_reminders
 from flows.visits import visits
@@ -34,6 +35,7 @@ from portal.events import (
     FLOWS_SUBMITTED_EVENT,
     INVITATION_ANSWERED_EVENT,
     LISTING_UPLOADED_EVENT,
+    MEETING_HELD_EVENT,
     OPTED_OUT_EVENT,
     REFERRAL_CREATED_EVENT,
 )
@@ -215,6 +217,20 @@ def build_deployments() -> list[RunnerDeployment]:
             meeting_attendance, name="meeting-attendance", tags=["meetings"],
             description="Noter la présence après une rencontre : indiquez son numéro, puis cochez les "
             "entreprises présentes dans le formulaire qui s'affiche.",
+        ),
+        _deployment(
+            surveys, name="surveys", tags=["surveys"],
+            description="Questionnaires de suivi des rencontres tenues : une invitation par contact des "
+            "entreprises présentes, un rappel à qui n'a pas répondu, clôture, résultats en artefact. "
+            f"Démarré quand la présence est notée (événement {MEETING_HELD_EVENT}) ; le passage "
+            "programmé fait les rappels et les clôtures, et rattrape ce qu'aucun événement n'a "
+            "démarré, jamais deux fois.",
+            every=Every("*", 9, 30, slug="questionnaires-suivi"),
+            triggers=[DeploymentEventTrigger(
+                name=f"surveys on {MEETING_HELD_EVENT}", expect={MEETING_HELD_EVENT},
+                match={"prefect.resource.id": "synergie.meeting.*"},
+                parameters={"meeting_id": "{{ event.payload.meeting_id }}"},
+            )],
         ),
         _deployment(
             optout_sync, name="optout-sync", tags=["messaging"],

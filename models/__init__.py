@@ -30,6 +30,7 @@ from models.inventory import (
     Unit,
 )
 from models.stages import StageTransitionError, allowed_targets, transition
+from models.surveys import Survey, SurveyRecipient, SurveyResponse
 from models.tables import (
     Caller,
     CallTask,
@@ -94,6 +95,9 @@ __all__ = [
     "StageChange",
     "Suppressed",
     "Suppression",
+    "Survey",
+    "SurveyRecipient",
+    "SurveyResponse",
     "SuppressionSource",
     "Synergy",
     "SynergyFlow",

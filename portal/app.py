@@ -34,6 +34,7 @@ from portal.events import (
 from portal.inventory import inventory_router
 from portal.meetings import add_meeting_pages
 from portal.staff import staff_router
+from portal.surveys import surveys_router
 from portal.volunteers import volunteers_router
 from synergie import french
 from synergie.messaging.links import UNSUBSCRIBE, InvalidToken, read_token
@@ -481,4 +482,5 @@ def create_app(
         emit=emit_meeting if emit_meeting is not None else emit_meeting_event,
     )  # fmt: skip
     app.include_router(inventory_router(settings=settings, engine=engine, render=render, now=now))
+    app.include_router(surveys_router(settings=settings, engine=engine, render=render, now=now))
     return app

@@ -17,20 +17,28 @@ __all__ = [
     "INVITATION_ANSWERED_EVENT",
     "LISTING_UPLOADED_EVENT",
     "ListingUploadedEvent",
+    "MEETING_HELD_EVENT",
+    "MeetingHeldEvent",
     "MeetingEvent",
     "OPTED_OUT_EVENT",
     "OptOutEvent",
     "REFERRAL_CREATED_EVENT",
+    "SURVEY_SUBMITTED_EVENT",
+    "SurveySubmittedEvent",
     "call_logged_event_fields",
     "emit_call_logged",
     "emit_flows_submitted",
     "emit_listing_uploaded",
+    "emit_meeting_held",
     "emit_meeting_event",
     "emit_opt_out",
+    "emit_survey_submitted",
     "flows_submitted_event_fields",
     "listing_uploaded_event_fields",
     "meeting_event_fields",
+    "meeting_held_event_fields",
     "opt_out_event_fields",
+    "survey_submitted_event_fields",
 ]
 
 logger = logging.getLogger(__name__)
@@ -335,3 +343,83 @@ def emit_call_logged(event: CallLoggedEvent) -> None:
 def emit_listing_uploaded(event: ListingUploadedEvent) -> bool:
     """Emit ``synergie.listing.uploaded``; return whether Prefect took it."""
     return _emit(listing_uploaded_event_fields(event), f"{LISTING_UPLOADED_EVENT} ({event.path})")
+
+
+SURVEY_SUBMITTED_EVENT = "synergie.survey.submitted"
+MEETING_HELD_EVENT = "synergie.meeting.held"
+
+
+@dataclass(frozen=True, slots=True)
+class SurveySubmittedEvent:
+    """A contact sent a survey answer through the portal (committed), first time or updated."""
+
+    survey_id: int
+    meeting_id: int
+    company_id: int
+    contact_public_id: str
+    version: int
+    occurred: datetime
+
+
+def survey_submitted_event_fields(event: SurveySubmittedEvent) -> dict[str, Any]:
+    """Return the keyword arguments of ``prefect.events.emit_event`` for ``event``."""
+    return {
+        "event": SURVEY_SUBMITTED_EVENT,
+        "resource": {"prefect.resource.id": f"synergie.survey.{event.survey_id}"},
+        "related": [
+            {
+                "prefect.resource.id": f"synergie.meeting.{event.meeting_id}",
+                "prefect.resource.role": "meeting",
+            },
+            {
+                "prefect.resource.id": f"synergie.company.{event.company_id}",
+                "prefect.resource.role": "company",
+            },
+            {
+                "prefect.resource.id": f"synergie.contact.{event.contact_public_id}",
+                "prefect.resource.role": "contact",
+            },
+        ],  # fmt: skip
+        "payload": {
+            "survey_id": event.survey_id,
+            "meeting_id": event.meeting_id,
+            "company_id": event.company_id,
+            "contact_public_id": event.contact_public_id,
+            "version": event.version,
+        },
+        "occurred": event.occurred,
+    }
+
+
+def emit_survey_submitted(event: SurveySubmittedEvent) -> None:
+    """Emit ``synergie.survey.submitted`` to the configured Prefect API; log, never raise, on failure."""
+    _emit(
+        survey_submitted_event_fields(event),
+        f"{SURVEY_SUBMITTED_EVENT} for survey {event.survey_id}",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingHeldEvent:
+    """Staff recorded a meeting's attendance: the meeting is held (emitted by the attendance task)."""
+
+    meeting_id: int
+    present: int
+    occurred: datetime
+
+
+def meeting_held_event_fields(event: MeetingHeldEvent) -> dict[str, Any]:
+    """Return the keyword arguments of ``prefect.events.emit_event`` for ``event``."""
+    return {
+        "event": MEETING_HELD_EVENT,
+        "resource": {"prefect.resource.id": f"synergie.meeting.{event.meeting_id}"},
+        "payload": {"meeting_id": event.meeting_id, "present": event.present},
+        "occurred": event.occurred,
+    }
+
+
+def emit_meeting_held(event: MeetingHeldEvent) -> bool:
+    """Emit ``synergie.meeting.held``; return whether Prefect took it (the daily surveys run catches up)."""
+    return _emit(
+        meeting_held_event_fields(event), f"{MEETING_HELD_EVENT} for meeting {event.meeting_id}"
+    )

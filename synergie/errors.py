@@ -23,9 +23,11 @@ def person_errors() -> tuple[type[Exception], ...]:
     from synergie.mailing.campaigns import CampaignNotFound
     from synergie.messaging.rendering import TemplateProblem
     from synergie.settings import SettingsError
+    from synergie.surveys.definition import SurveyFileError
+    from synergie.surveys.outreach import SurveyError
     from synergie.visits.diary import SchedulingError
     from synergie.visits.lifecycle import VisitError
 
     return (SettingsError, DatabaseError, ListingFileError, StageTransitionError, CompanyNotFound,
             StageConflict, CampaignNotFound, TemplateProblem, CallError, VisitError,
-            SchedulingError, InvalidReply)  # fmt: skip
+            SchedulingError, InvalidReply, SurveyError, SurveyFileError)  # fmt: skip

@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     # the flows of ~30 visited companies), how long the questionnaire link works.
     inventory_review_hours: float = Field(default=0.5, gt=0, le=24)
     inventory_link_days: int = Field(default=365, ge=1, le=3650)
+    # Follow-up surveys: one reminder this many days after the invitation, closed after that many.
+    survey_reminder_days: int = Field(default=7, ge=1, le=365)
+    survey_close_days: int = Field(default=30, ge=1, le=365)
 
     # SMS: the file outbox by default too.
     sms_backend: Literal["file", "twilio", "memory"] = "file"

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from models.db import require_schema, write_transaction
 from models.enums import Answer, Channel, MessageStatus
 from models.tables import Company, Registration
+from portal.events import MeetingHeldEvent, emit_meeting_held
 from synergie.meetings.attendance import record_attendance
 from synergie.meetings.lifecycle import invite_meeting
 from synergie.meetings.messages import (
@@ -175,6 +176,12 @@ def record_meeting_attendance(
             session=session, meeting=meeting, present_company_ids=ids, now=datetime.now(UTC),
             actor=actor or current_actor(), hours=settings.meeting_hours, timezone=settings.timezone,
         )  # fmt: skip
+    # After the commit: the surveys deployment starts on this event (its daily run catches up a lost one).
+    emit_meeting_held(
+        MeetingHeldEvent(
+            meeting_id=meeting_id, present=len(outcome.present), occurred=datetime.now(UTC)
+        )
+    )
     create_table_artifact(
         key="meeting-attendance",
         table=[{"entreprise": name, "présente": "oui"} for name in outcome.present]

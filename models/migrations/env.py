@@ -6,6 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import models.inventory  # noqa: F401  (the flow inventory's tables)
+import models.surveys  # noqa: F401  (the follow-up surveys' tables)
 import models.tables  # noqa: F401  (registers every table on SQLModel.metadata)
 from models.db import make_engine
 

@@ -17,6 +17,7 @@ from synergie.cli import (
     optout,
     portal,
     reporting,
+    surveys,
     synergies,
     visits,
 )
@@ -41,6 +42,7 @@ app.add_typer(mailbox.mailbox_app, name="mailbox")
 app.add_typer(meetings.meetings_app, name="meetings")
 app.add_typer(inventory.inventory_app, name="inventory")
 app.add_typer(synergies.synergies_app, name="synergies")
+app.add_typer(surveys.surveys_app, name="surveys")
 
 
 def main() -> None:

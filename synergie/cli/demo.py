@@ -84,6 +84,7 @@ def demo() -> None:
     _demo_calls_and_visits(settings)
     _demo_inventory(settings)
     _demo_meetings(settings)
+    _demo_surveys(settings)
     with db_session() as session:
         print_funnel(session)
     _demo_synergies(settings)
@@ -299,6 +300,79 @@ def _demo_meetings(settings: Settings) -> None:
             )
     console.print(
         "   « synergie meetings show N » montre inscrits, attente, refus et recommandations."
+    )
+
+
+# What three fictional participants of the April meeting answer in its follow-up survey.
+DEMO_ANSWERS: tuple[dict[str, object], ...] = (
+    {"satisfaction": 5, "utile": ["La visite de l'entreprise qui nous accueillait",
+                                  "Les échanges en petits groupes (World Café)"],
+     "sujets": "La consigne des palettes entre voisins", "club": "Oui, et je suis prêt·e à m'y impliquer",
+     "accueil": True, "synergies": "Nos chutes de carton pourraient caler les colis d'un voisin."},
+    {"satisfaction": 4, "utile": ["Les témoignages d'autres entreprises"], "club": "Oui, comme membre",
+     "accueil": False},
+    {"satisfaction": 3, "utile": ["Le moment convivial, pour faire connaissance"],
+     "club": "Peut-être, j'aimerais en savoir plus",
+     "synergies": "Un ramassage commun des films plastiques de la zone d'activités."},
+)  # fmt: skip
+
+
+def _demo_surveys(settings: Settings) -> None:
+    """Demo step 13: the held meetings' follow-up surveys sent, three answers, one reminder a week later, the results."""
+    from datetime import timedelta
+
+    from sqlmodel import col, select
+
+    from flows.surveys import surveys
+    from models import Contact, Meeting, MeetingStatus, Survey, SurveyRecipient
+    from synergie.messaging.rendering import MailTemplates
+    from synergie.surveys.outreach import run_meeting_survey
+    from synergie.surveys.responses import save_response
+    from synergie.surveys.results import rate_text, survey_results
+
+    result = surveys()
+    console.print(
+        f"13. Questionnaires de suivi (flow surveys) : {result['opened']} ouvert(s) après les rencontres "
+        f"tenues, {result['invitations']} invitation(s) envoyée(s), une par contact des entreprises présentes."
+    )
+    now = datetime.now(UTC)
+    with db_session() as session:
+        april = session.exec(
+            select(Meeting)
+            .where(Meeting.status == MeetingStatus.HELD)
+            .order_by(col(Meeting.starts_at))
+        ).first()
+        survey = session.exec(select(Survey).where(Survey.meeting_id == april.id)).one()  # type: ignore[union-attr]
+        invited = session.exec(
+            select(Contact).join(SurveyRecipient, col(SurveyRecipient.contact_id) == col(Contact.id))
+            .where(SurveyRecipient.survey_id == survey.id).order_by(col(SurveyRecipient.id))
+        ).all()  # fmt: skip
+        for contact, answers in zip(invited, DEMO_ANSWERS, strict=False):
+            save_response(session=session, survey=survey, contact=contact, answers=dict(answers),
+                          expected_version=0, now=now)  # fmt: skip
+        meeting_id = int(april.id or 0)  # type: ignore[union-attr]
+    with db_session() as session:
+        # A week later, as the daily run would: one reminder, only to those who have not answered.
+        later = run_meeting_survey(session=session, settings=settings, templates=MailTemplates(settings.templates_dir),
+                                   meeting_id=meeting_id, now=now + timedelta(days=settings.survey_reminder_days))  # fmt: skip
+    with db_session() as session:
+        results = survey_results(session=session, meeting_id=meeting_id, now=now)
+    console.print(
+        f"   {len(DEMO_ANSWERS)} réponses sur le portail ; {settings.survey_reminder_days} jours plus tard "
+        f"(simulés), {later.reminders} rappel(s) mis en file pour les autres contacts, partant à cette "
+        "date : aucun à qui a répondu."
+    )
+    console.print(f"   Résultats de la rencontre d'avril : {rate_text(results)}")
+    for question in results.questions[:4]:
+        if question.mean is not None:
+            console.print(
+                f"   · {question.label} : moyenne {str(round(question.mean, 1)).replace('.', ',')} sur 5"
+            )
+        elif question.distribution:
+            top = max(question.distribution, key=lambda item: item[1])
+            console.print(f"   · {question.label} : « {top[0]} » ({top[1]})")
+    console.print(
+        f"   « synergie surveys results {meeting_id} [--csv FICHIER] » donne tout le détail."
     )
 
 

@@ -1,7 +1,7 @@
 """The programme's report: one list of sections, each built by one function from the database.
 
 Adding a section is writing one function ``(session) -> Section`` and listing it in SECTIONS.
-A section whose tables do not exist yet (meetings, surveys) says « pas encore de données ».
+A section with nothing to show yet (no survey opened, no referral) says « pas encore de données ».
 Every figure is computed from the database; the reference case's figures are only shown beside.
 """
 
@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from models.enums import SYNERGY_STATUS_LABELS_FR, Activity, Source, Stage, SynergyStatus
-from models.tables import Company, Synergy, TimeEntry
+from models.surveys import Survey
+from models.tables import Company, Meeting, Synergy, TimeEntry
 from synergie.french import number
 from synergie.reporting.funnel import SEED_FUNNEL, funnel
 from synergie.reporting.impact import COUNTED_NOTE, impact
@@ -220,10 +221,40 @@ def referrals_section(session: Session) -> Section:
 
 
 def surveys_section(session: Session) -> Section:
-    """Survey response rates, once the surveys' tables exist."""
+    """Each meeting's follow-up survey: attending companies, those that answered, the response rate."""
+    from synergie.surveys.results import survey_results
+
+    title = "Questionnaires de suivi"
     if not _has_table(session, "survey"):
-        return Section("surveys", "Questionnaires de suivi", notes=(NO_DATA,))
-    return Section("surveys", "Questionnaires de suivi", notes=("voir les questionnaires",))
+        return Section("surveys", title, notes=(NO_DATA,))
+    meeting_ids = session.exec(
+        select(Survey.meeting_id).join(Meeting, col(Meeting.id) == col(Survey.meeting_id))
+        .order_by(col(Meeting.starts_at))
+    ).all()  # fmt: skip
+    if not meeting_ids:
+        return Section("surveys", title, notes=(NO_DATA,))
+    rows, figures = [], {}
+    attending = answered = 0
+    for meeting_id in meeting_ids:
+        results = survey_results(session=session, meeting_id=meeting_id, now=datetime.now(UTC))
+        rate = results.response_rate
+        rows.append((results.meeting_title, "ouvert" if results.open else "clos",
+                     str(results.attending_companies), str(results.responding_companies),
+                     _percent(results.responding_companies, results.attending_companies),
+                     str(results.responses)))  # fmt: skip
+        figures[f"surveys.rate.{meeting_id}"] = rate if rate is not None else 0.0
+        attending += results.attending_companies
+        answered += results.responding_companies
+    figures["surveys.responses"] = float(sum(int(row[5]) for row in rows))
+    return Section(
+        "surveys", title,
+        ("Rencontre", "Questionnaire", "Entreprises présentes", "Ont répondu", "Taux de réponse", "Réponses (contacts)"),
+        tuple(rows),
+        (f"Sur l'ensemble des rencontres : {answered} réponse(s) d'entreprise pour {attending} "
+         f"présence(s), soit {_percent(answered, attending)}. Le détail de chaque questionnaire : "
+         "« synergie surveys results N ».",),
+        figures=figures,
+    )  # fmt: skip
 
 
 SECTIONS: tuple[Callable[[Session], Section], ...] = (

@@ -70,3 +70,15 @@ def test_portal_events_start_visits_and_imports() -> None:
     (uploaded,) = by_name["import-listing"].triggers
     assert uploaded.expect == {LISTING_UPLOADED_EVENT}
     assert uploaded.parameters["params"]["path"] == "{{ event.payload.path }}"  # type: ignore[index]
+
+
+def test_a_held_meeting_starts_its_surveys_and_a_daily_run_catches_up() -> None:
+    """Recording attendance emits synergie.meeting.held: the surveys deployment starts for that meeting."""
+    from portal.events import MEETING_HELD_EVENT
+
+    by_name = {d.name: d for d in build_deployments()}
+    (held,) = by_name["surveys"].triggers
+    assert held.expect == {MEETING_HELD_EVENT} == {"synergie.meeting.held"}
+    assert held.match.root["prefect.resource.id"] == "synergie.meeting.*"
+    assert held.parameters == {"meeting_id": "{{ event.payload.meeting_id }}"}
+    assert [s.schedule.cron for s in by_name["surveys"].schedules] == ["30 9 * * *"]  # type: ignore[union-attr]

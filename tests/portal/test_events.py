@@ -91,3 +91,34 @@ def test_with_a_prefect_api_the_event_is_sent(sent_events: Callable[[], list[Any
         )
     ]
     assert sent[0].occurred == NOW
+
+
+def test_survey_and_meeting_held_events_name_their_resources(
+    sent_events: Callable[[], list[Any]],
+) -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from portal.events import (
+        MEETING_HELD_EVENT,
+        SURVEY_SUBMITTED_EVENT,
+        MeetingHeldEvent,
+        SurveySubmittedEvent,
+        emit_meeting_held,
+        emit_survey_submitted,
+    )
+
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        assert emit_meeting_held(MeetingHeldEvent(meeting_id=7, present=15, occurred=NOW))
+        emit_survey_submitted(
+            SurveySubmittedEvent(survey_id=3, meeting_id=7, company_id=42,
+                                 contact_public_id="abc", version=2, occurred=NOW)
+        )  # fmt: skip
+        sent = sent_events()
+    assert [(e.event, e.resource.id) for e in sent] == [
+        (MEETING_HELD_EVENT, "synergie.meeting.7"),
+        (SURVEY_SUBMITTED_EVENT, "synergie.survey.3"),
+    ]
+    assert sent[0].payload == {"meeting_id": 7, "present": 15}
+    assert {r.id for r in sent[1].related} == {
+        "synergie.meeting.7", "synergie.company.42", "synergie.contact.abc",
+    }  # fmt: skip

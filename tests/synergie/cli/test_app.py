@@ -111,6 +111,13 @@ def test_demo_imports_the_sample_territory_and_prints_the_funnel(
     assert flat.count(" invite ") >= 3 and "Entreprises invitées par les participants" in flat
     rows = [line for line in out.splitlines() if "Nouvelles entreprises" in line]
     assert rows and int(rows[0].split("│")[2]) >= 50
+    # The held meetings' surveys: invitations through the flow, three answers, reminders to the others only.
+    assert "13. Questionnaires de suivi (flow surveys) : 2 ouvert(s)" in flat
+    assert "3 réponses sur le portail" in flat and "aucun à qui a répondu" in flat
+    assert (
+        "Résultats de la rencontre d'avril : 3 entreprise(s) présente(s) sur 15 ont répondu (20 %)"
+        in flat
+    )
     # It ends with matching on its fictional flows, two synergies moved along, and the report.
     assert "8. Mise en relation sur 13 flux fictifs" in out
     assert "même code déchet 15 01 01" in out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
@@ -100,3 +101,37 @@ def test_the_html_file_is_self_contained_french_with_inline_svg(
     assert "<script" not in page and "@media print" in page
     assert f"12{NBSP}960" in page and "15,4" in page
     assert "| Étape |" in written.markdown
+
+
+def test_the_surveys_section_gives_each_meetings_response_rate(
+    engine: sa.Engine, settings: Settings
+) -> None:
+    from datetime import timedelta
+
+    from models import Survey
+    from models.db import write_transaction
+    from synergie.surveys.responses import save_response
+    from tests.synergie.surveys.conftest import HELD_AT, build_held
+
+    held = build_held(engine, settings)
+    held.run(HELD_AT + timedelta(hours=1))
+    with write_transaction(engine) as connection:
+        session = Session(bind=connection, expire_on_commit=False)
+        survey = session.exec(sa.select(Survey)).scalar_one()  # type: ignore[call-overload]
+        for contact in (held.contacts(held.came[0])[0], held.contacts(held.came[1])[0]):
+            save_response(session=session, survey=survey, contact=contact, answers={"satisfaction": 4},
+                          expected_version=0, now=HELD_AT + timedelta(days=1))  # fmt: skip
+        session.close()
+    with Session(engine) as session:
+        section = build_report(session=session, now=NOW, title="Bilan").section("surveys")
+    assert section.columns[:5] == (
+        "Rencontre",
+        "Questionnaire",
+        "Entreprises présentes",
+        "Ont répondu",
+        "Taux de réponse",
+    )
+    [row] = section.rows
+    assert row[0] == "Rencontre d'avril" and row[2:] == ("3", "2", "67 %", "2")
+    assert section.figures[f"surveys.rate.{held.meeting_id}"] == pytest.approx(2 / 3)
+    assert "2 réponse(s) d'entreprise pour 3 présence(s)" in section.notes[0]
