@@ -74,9 +74,9 @@ def territory(cli_env: Path, capsys, monkeypatch) -> dict[str, int]:  # type: ig
 
 def test_match_reads_the_inventory_then_add_move_list_and_report(  # type: ignore[no-untyped-def]
     territory: dict[str, int],
-    cli_env: Path,
+    cli_env: Path,  # noqa: F811
     capsys,
-    monkeypatch,  # noqa: F811
+    monkeypatch,
 ) -> None:
     code, out, err = invoke(capsys, monkeypatch, "synergies", "match")
     assert code == 0, err
