@@ -147,7 +147,11 @@ def add(
             f"{french.number(synergy.trips_per_month)} trajet(s)/mois de "
             f"{french.number(synergy.km_per_trip)} km, "
             f"{french.number(synergy.tonnes_per_year)} t/an"
-            + (" (repris des flux liés ; modifiables)" if flow else "")
+            + (
+                " (repris des flux liés ; modifiables)"
+                if flow and None in (trips, km, tonnes)
+                else ""
+            )
             + "."
         )
 

@@ -414,12 +414,47 @@ def _shared_word_counts(g_words: Any, t_words: Any, texts: list[str]) -> Any:
     return counts[inverse]
 
 
+def _groups(packed: Any, members: Any) -> dict[int, Any]:
+    """The members by their packed (key, cell)."""
+    keys = packed[members]
+    order = np.argsort(keys, kind="stable")
+    unique, first = np.unique(keys[order], return_index=True)
+    return dict(zip(unique.tolist(), np.split(members[order], first[1:]), strict=True))
+
+
+def _pair_count(key: Any, giver: Any) -> int:
+    """How many (giver, taker) pairs share a key, territory-wide: the cost of indexing by it."""
+    valid = key >= 0
+    size = int(key.max()) + 1 if valid.any() else 1
+    g = np.bincount(key[valid & giver], minlength=size)
+    t = np.bincount(key[valid & ~giver], minlength=size)
+    return int(np.dot(g, t))
+
+
+def _passes(f: _Flows) -> list[tuple[Any, bool]]:
+    """The keys to index flows by, each with whether pairs of the same chapter are left out.
+
+    Either one pass by family (each pair met once), or, when the families have merged into
+    a few large ones (real inventories tie most categories through chapters 15 and 20), a
+    pass by chapter then one by category that skips the pairs the first already met:
+    whichever compares fewer pairs.
+    """
+    chapter = np.where(f.chapter >= 0, f.chapter, -1)
+    category = np.where(f.category >= 0, f.category, -1)
+    by_family = _pair_count(f.family, f.giver)
+    by_keys = _pair_count(chapter, f.giver) + _pair_count(category, f.giver)
+    if by_family <= by_keys:
+        return [(f.family, False)]
+    return [(chapter, False), (category, True)]
+
+
 def substitutions(
     sites: Sequence[Site], flows: Sequence[Flow], cfg: MatchSettings = MatchSettings()
 ) -> Ranked:
     """Pair each outgoing flow with incoming flows of other sites within reach, best first.
 
-    Blocks of (family) × (grid cell and its eight neighbours) are scored as numpy matrices;
+    Blocks of (family, or chapter then category: ``_passes``) × (grid cell and its eight
+    neighbours) are scored as numpy matrices;
     each giver's best few (argpartition) are ranked by score, shared words and km, and its
     ``per_flow`` first kept. A hazardous outgoing flow is only proposed to an incoming flow
     whose site declared it may take hazardous waste.
@@ -431,38 +466,31 @@ def substitutions(
     if not len(givers) or not len(takers):
         return _NOTHING
     keep = cfg.per_flow + 3  # a little more than kept, so that ties reach the word tie-break
-
-    # One int64 per (family, cell): families × rows × columns, with a spare row and column
-    # on each side so that neighbours' keys never wrap.
     rows, cols = where.row[f.site], where.col[f.site]
+    # One int64 per (key, cell): keys × rows × columns, with a spare row and column on each
+    # side so that neighbours' keys never wrap.
     r0, c0 = int(rows.min()) - 1, int(cols.min()) - 1
     n_r, n_c = int(rows.max()) - r0 + 2, int(cols.max()) - c0 + 2
-    packed = (f.family * n_r + (rows - r0)) * n_c + (cols - c0)
-
-    def groups(members: Any) -> dict[int, Any]:
-        keys = packed[members]
-        order = np.argsort(keys, kind="stable")
-        unique, first = np.unique(keys[order], return_index=True)
-        split = np.split(members[order], first[1:])
-        return dict(zip(unique.tolist(), split, strict=True))
-
-    g_groups, t_groups = groups(givers), groups(takers)
-    xyz = where.xyz[f.site]
     around = [dr * n_c + dc for dr in (-1, 0, 1) for dc in (-1, 0, 1)]
+    xyz = where.xyz[f.site]
     parts: list[tuple[Any, Any, Any]] = []
-    for key, gi in g_groups.items():
-        near = [t_groups[key + d] for d in around if key + d in t_groups]
-        if not near:
-            continue
-        ti = np.concatenate(near)
-        score = _block_scores(f, gi, ti, xyz, cfg)
-        if score.shape[1] > keep:
-            top = np.argpartition(-score, keep - 1, axis=1)[:, :keep]
-            chosen = np.take_along_axis(score, top, 1)
-        else:
-            top, chosen = np.broadcast_to(np.arange(score.shape[1]), score.shape), score
-        r, c = np.nonzero(np.isfinite(chosen))
-        parts.append((gi[r], ti[top[r, c]], chosen[r, c]))
+    for key, skip_same_chapter in _passes(f):
+        packed = (key * n_r + (rows - r0)) * n_c + (cols - c0)
+        g_groups = _groups(packed, np.nonzero(f.giver & (key >= 0))[0])
+        t_groups = _groups(packed, np.nonzero(~f.giver & (key >= 0))[0])
+        for cell_key, gi in g_groups.items():
+            near = [t_groups[cell_key + d] for d in around if cell_key + d in t_groups]
+            if not near:
+                continue
+            ti = np.concatenate(near)
+            score = _block_scores(f, gi, ti, xyz, cfg, skip_same_chapter=skip_same_chapter)
+            if score.shape[1] > keep:
+                top = np.argpartition(-score, keep - 1, axis=1)[:, :keep]
+                chosen = np.take_along_axis(score, top, 1)
+            else:
+                top, chosen = np.broadcast_to(np.arange(score.shape[1]), score.shape), score
+            r, c = np.nonzero(np.isfinite(chosen))
+            parts.append((gi[r], ti[top[r, c]], chosen[r, c]))
     if not parts:
         return _NOTHING
     g_all, t_all, score_all = (np.concatenate(p) for p in zip(*parts, strict=True))
@@ -491,7 +519,9 @@ def substitutions(
     return Ranked(s_k, w_k, np.round(km_k, 1), build)
 
 
-def _block_scores(f: _Flows, gi: Any, ti: Any, xyz: Any, cfg: MatchSettings) -> Any:
+def _block_scores(
+    f: _Flows, gi: Any, ti: Any, xyz: Any, cfg: MatchSettings, *, skip_same_chapter: bool = False
+) -> Any:
     """Scores of givers ``gi`` × takers ``ti``, −inf where no candidate.
 
     score = 100 × (0.5 × code weight + 0.25 × quantity fit + 0.25 × (1 − km / cutoff)), built
@@ -521,6 +551,8 @@ def _block_scores(f: _Flows, gi: Any, ti: Any, xyz: Any, cfg: MatchSettings) -> 
     invalid |= f.site[gi][:, None] == f.site[ti]
     if f.hazardous[gi].any():
         invalid |= f.hazardous[gi][:, None] & ~f.accepts[ti]
+    if skip_same_chapter:  # met by the pass by chapter
+        invalid |= f.chapter[gi][:, None] == f.chapter[ti]
     score[invalid] = -np.inf
     return score
 

@@ -342,3 +342,23 @@ def test_candidates_are_ranked_best_first() -> None:
     found = candidates(SITES, FLOWS)
     assert [c.score for c in found] == sorted((c.score for c in found), reverse=True)
     assert {c.kind for c in found} == {Kind.SUBSTITUTION, Kind.POOLING}
+
+
+def test_indexing_by_family_or_by_chapter_then_category_finds_the_same(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from synergie.synergies import matching
+
+    found = {}
+    for mode in ("family", "chapter-then-category"):
+
+        def passes(f, mode=mode):  # type: ignore[no-untyped-def]
+            if mode == "family":
+                return [(f.family, False)]
+            chapter = matching.np.where(f.chapter >= 0, f.chapter, -1)
+            return [(chapter, False), (matching.np.where(f.category >= 0, f.category, -1), True)]
+
+        monkeypatch.setattr(matching, "_passes", passes)
+        found[mode] = [(c.flow_ids, c.score, c.km, c.reasons) for c in substitutions(SITES, FLOWS)]
+    assert found["family"] == found["chapter-then-category"] and len(found["family"]) >= 5
+    # Sequence behaviour of the ranking: length, slices, negative index, iteration agree.
+    ranked = candidates(SITES, FLOWS)
+    assert ranked[:3] == list(ranked)[:3] and ranked[-1] == list(ranked)[-1]
