@@ -223,13 +223,13 @@ def meetings_section(session: Session, *, tz: tzinfo = PARIS) -> Section:
             counts[(meeting_id, "present")] = counts.get((meeting_id, "present"), 0) + n
     rows, figures = [], {"meetings": float(len(meetings))}
     for meeting in meetings:
-        held = meeting.status == MeetingStatus.HELD
+        was_held = meeting.status == MeetingStatus.HELD
         registered = counts.get((meeting.id, Answer.REGISTERED.value), 0)  # type: ignore[arg-type]
         waiting = counts.get((meeting.id, Answer.WAITING.value), 0)  # type: ignore[arg-type]
         present = counts.get((meeting.id, "present"), 0)  # type: ignore[arg-type]
         title = meeting.title + (" (annulée)" if meeting.status == MeetingStatus.CANCELLED else "")
         rows.append((moment(meeting.starts_at, tz, weekday=False), title, str(registered),
-                     str(present) if held else "—", str(waiting)))  # fmt: skip
+                     str(present) if was_held else "—", str(waiting)))  # fmt: skip
         figures |= {f"registered.{meeting.id}": registered, f"present.{meeting.id}": present,
                     f"waiting.{meeting.id}": waiting}  # fmt: skip
     held = [m for m in meetings if m.status == MeetingStatus.HELD]

@@ -13,6 +13,7 @@ import csv
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -73,13 +74,14 @@ def inventory_territory(*, session: Session) -> FlowTable:
     with a hazardous code is a site declaring it may take that waste. Companies without
     coordinates are reported, and their flows left out.
     """
+    columns: list[Any] = [
+        MaterialFlow.id, MaterialFlow.company_id, MaterialFlow.direction, MaterialFlow.waste_code,
+        MaterialFlow.hazardous, MaterialFlow.category, MaterialFlow.description,
+        MaterialFlow.monthly_quantity, MaterialFlow.unit, MaterialFlow.outlet, Company.name,
+        Company.siret, Company.latitude, Company.longitude,
+    ]  # fmt: skip
     query = (
-        sa.select(
-            MaterialFlow.id, MaterialFlow.company_id, MaterialFlow.direction,  # type: ignore[call-overload]
-            MaterialFlow.waste_code, MaterialFlow.hazardous, MaterialFlow.category,
-            MaterialFlow.description, MaterialFlow.monthly_quantity, MaterialFlow.unit,
-            MaterialFlow.outlet, Company.name, Company.siret, Company.latitude, Company.longitude,
-        )
+        sa.select(*columns)
         .join(Company, col(Company.id) == col(MaterialFlow.company_id))
         .order_by(col(MaterialFlow.id))
     )  # fmt: skip

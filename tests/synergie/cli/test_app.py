@@ -116,7 +116,9 @@ def test_demo_imports_the_sample_territory_and_prints_the_funnel(
     # along (the cardboard one's trips taken from its flow), and the report; steps in order.
     steps = [int(m) for m in re.findall(r"^\s*(\d+)\. ", out, flags=re.MULTILINE)]
     assert steps == sorted(steps) and steps[-4:] == [12, 13, 14, 15], steps
-    assert re.search(r"14\. Mise en relation sur les 7 flux de l'inventaire \(3 entreprises\)", flat)
+    assert re.search(
+        r"14\. Mise en relation sur les 7 flux de l'inventaire \(3 entreprises\)", flat
+    )
     assert "même catégorie de matière « papier-carton »" in flat
     assert "3 trajets/mois de 360 km évités, repris de l'exutoire actuel du flux" in flat
     report = out.split("15. Bilan de la démarche : ")[1].split()[0]
