@@ -2,8 +2,9 @@
 
 Candidates come from an index by waste code and category, crossed with a spatial grid whose
 cells are as wide as the distance cutoff: a flow is only compared with flows of its family
-(the chapters and categories that flows tie together) in the nine cells around its site, never
-with every other flow. Each candidate carries its reasons in French, with figures, written
+(the chapters and categories that flows tie together), or of its chapter then of its
+category, whichever compares fewer pairs, in the nine cells around its site, never with
+every other flow. Each candidate carries its reasons in French, with figures, written
 only when read: the work is done on numpy columns, and a ``Ranked`` list builds a candidate
 when it is looked at.
 
@@ -555,10 +556,6 @@ def _block_scores(
         invalid |= f.chapter[gi][:, None] == f.chapter[ti]
     score[invalid] = -np.inf
     return score
-
-
-def _rank(candidate: Candidate) -> tuple[float, float, float]:
-    return (-candidate.score, -candidate.tie_break, candidate.km)
 
 
 def poolings(
