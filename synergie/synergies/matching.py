@@ -396,6 +396,7 @@ class _Flows:
         quantity = np.array([f.tonnes_per_month or np.nan for f in fl], dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
             self.log_quantity = np.log(np.where(quantity > 0, quantity, np.nan))
+        self.unknown_quantity = np.isnan(self.log_quantity)
         words: dict[str, int] = {}
         self.words = np.array([words.setdefault(f.words, len(words)) for f in fl], dtype=np.int64)
         self.word_texts = list(words)
@@ -486,7 +487,9 @@ def substitutions(
             ti = np.concatenate(near)
             score = _block_scores(f, gi, ti, xyz, cfg, skip_same_chapter=skip_same_chapter)
             if score.shape[1] > keep:
-                top = np.argpartition(-score, keep - 1, axis=1)[:, :keep]
+                # The ``keep`` largest end up on the right (no negated copy of the block).
+                cut = score.shape[1] - keep
+                top = np.argpartition(score, cut, axis=1)[:, cut:]
                 chosen = np.take_along_axis(score, top, 1)
             else:
                 top, chosen = np.broadcast_to(np.arange(score.shape[1]), score.shape), score
@@ -536,7 +539,8 @@ def _block_scores(
     np.abs(score, out=score)
     np.negative(score, out=score)
     np.exp(score, out=score)
-    np.nan_to_num(score, copy=False, nan=0.5)
+    if f.unknown_quantity[gi].any() or f.unknown_quantity[ti].any():
+        np.nan_to_num(score, copy=False, nan=0.5)
     score *= 25
     score -= km * (25 / cfg.max_km)
     score += 25
