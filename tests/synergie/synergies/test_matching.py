@@ -362,3 +362,17 @@ def test_indexing_by_family_or_by_chapter_then_category_finds_the_same(monkeypat
     # Sequence behaviour of the ranking: length, slices, negative index, iteration agree.
     ranked = candidates(SITES, FLOWS)
     assert ranked[:3] == list(ranked)[:3] and ranked[-1] == list(ranked)[-1]
+
+
+def test_a_quantity_not_given_in_tonnes_counts_half_and_says_so() -> None:
+    sites = SITES[:2]
+    flows = [
+        flow("sciure-l", "cartonnerie", OUT, "03 01 05", tonnes_per_month=None),
+        flow("sciure-t", "emballeur", IN, "03 01 05", tonnes_per_month=4.0),
+    ]
+    (found,) = substitutions(sites, flows)
+    assert (
+        found.reasons[1] == "quantités à comparer à la main (pas données en tonnes des deux côtés)"
+    )
+    distance = 1 - found.km / 50
+    assert found.score == pytest.approx(100 * (0.5 + 0.25 * 0.5 + 0.25 * distance), abs=0.11)
