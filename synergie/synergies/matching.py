@@ -418,6 +418,8 @@ def _shared_word_counts(g_words: Any, t_words: Any, texts: list[str]) -> Any:
 
 def _groups(packed: Any, members: Any) -> dict[int, Any]:
     """The members by their packed (key, cell)."""
+    if not len(members):
+        return {}
     keys = packed[members]
     order = np.argsort(keys, kind="stable")
     unique, first = np.unique(keys[order], return_index=True)

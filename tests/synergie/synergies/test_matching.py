@@ -358,7 +358,13 @@ def test_indexing_by_family_or_by_chapter_then_category_finds_the_same(monkeypat
 
         monkeypatch.setattr(matching, "_passes", passes)
         found[mode] = [(c.flow_ids, c.score, c.km, c.reasons) for c in substitutions(SITES, FLOWS)]
+        # Nothing coded: the pass by chapter has no flow at all, the one by category does.
+        uncoded = [Flow(f.id, f.site_id, f.direction, None, f.category, f.words, f.tonnes_per_month)
+                   for f in FLOWS]  # fmt: skip
+        found[mode + " uncoded"] = [c.flow_ids for c in substitutions(SITES, uncoded)]
     assert found["family"] == found["chapter-then-category"] and len(found["family"]) >= 5
+    assert found["family uncoded"] == found["chapter-then-category uncoded"]
+    assert ("carton-out", "carton-in") in found["family uncoded"]
     # Sequence behaviour of the ranking: length, slices, negative index, iteration agree.
     ranked = candidates(SITES, FLOWS)
     assert ranked[:3] == list(ranked)[:3] and ranked[-1] == list(ranked)[-1]
