@@ -482,10 +482,10 @@ class SynergyParty(SQLModel, table=True):
 
 
 class SynergyFlow(SQLModel, table=True):
-    """A material flow a synergy links, by its inventory id.
+    """A material flow of the inventory that a synergy links.
 
-    No foreign key yet: the flow inventory's tables are on another branch; the lead adds
-    the key when both meet.
+    Deleting the flow (a company replacing its portal answer) removes the link, not the
+    synergy: its trips, km and tonnes were copied when it was created.
     """
 
     __tablename__ = "synergy_flow"
@@ -493,7 +493,7 @@ class SynergyFlow(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     synergy_id: int = Field(foreign_key="synergy.id", index=True)
-    flow_id: int
+    flow_id: int = Field(foreign_key="material_flow.id", ondelete="CASCADE", index=True)
 
 
 class SynergyStatusChange(SQLModel, table=True):

@@ -85,6 +85,7 @@ def demo() -> None:
     _demo_inventory(settings)
     _demo_meetings(settings)
     _demo_surveys(settings)
+    console.print("14. Entonnoir des entreprises, comparé au cas de référence (synergie funnel).")
     with db_session() as session:
         print_funnel(session)
     _demo_synergies(settings)
@@ -456,54 +457,72 @@ def _demo_inventory(settings: Settings) -> None:
 
 
 def _demo_synergies(settings: Settings) -> None:
-    """Demo steps 8–9: matching on the fictional flows, two synergies moved along, the report."""
-    from sqlmodel import select
-
-    from models import Company, SynergyStatus
+    """Demo steps 14–15: matching on the flows the inventory step stored, two synergies moved along, the report."""
+    from models import SynergyStatus
     from models.db import make_engine
     from synergie.reporting.programme import write_programme_report
-    from synergie.synergies.demo_flows import demo_territory
     from synergie.synergies.lifecycle import PartySpec, create_synergy, move_synergy
     from synergie.synergies.matching import Kind, MatchSettings, candidates
+    from synergie.synergies.sources import inventory_territory
 
     now = datetime.now(UTC)
     with db_session() as session:
-        sites, flows = demo_territory(session.exec(select(Company)).all())
-        found = candidates(sites, flows, MatchSettings(road_factor=settings.road_factor))
+        table = inventory_territory(session=session)
+        found = candidates(
+            table.sites, table.flows, MatchSettings(road_factor=settings.road_factor)
+        )
         console.print(
-            f"8. Mise en relation sur {len(flows)} flux fictifs : {len(found)} synergie(s) candidate(s)."
+            f"15. Mise en relation sur les {len(table.flows)} flux de l'inventaire "
+            f"({len(table.sites)} entreprises) : {len(found)} synergie(s) candidate(s) "
+            "(synergie synergies match)."
         )
         for candidate in found[:4]:
-            console.print(f"   {candidate.score:.0f} — {' / '.join(candidate.companies)}")
+            console.print(
+                f"   {candidate.score:.0f} — {' / '.join(candidate.companies)} "
+                f"(flux {', '.join(str(i) for i in candidate.flow_ids)})"
+            )
             for reason in candidate.reasons:
                 console.print(f"      · {reason}")
-        best = next((c for c in found if c.kind == Kind.SUBSTITUTION), None)
-        if best is None:
+        flows = {f.id: f for f in table.flows}
+        # The reference case's synergy: the first company's cardboard scraps, as packing material.
+        cardboard_match = next(
+            (c for c in found if c.kind == Kind.SUBSTITUTION
+             and (code := flows[c.flow_ids[0]].code) is not None and code.code == "150101"),
+            None,
+        )  # fmt: skip
+        paper_flow = next(
+            (f for f in table.flows if f.code is not None and f.code.code == "200101"), None
+        )
+        if cardboard_match is None or paper_flow is None:
+            console.print("   [yellow]Pas de synergie carton trouvée : la suite est sautée.[/]")
             return
+        # Trips, km and tonnes come from the flows: the cardboard's 3 trips a month of 360 km.
         cardboard = create_synergy(
             session=session, title="Chutes de carton réutilisées pour l'emballage",
-            parties=[PartySpec(int(best.site_ids[0]), "giver"), PartySpec(int(best.site_ids[1]), "taker")],  # type: ignore[call-overload]
-            flow_ids=[int(i) for i in best.flow_ids],  # type: ignore[call-overload]
-            trips_per_month=3, km_per_trip=360, tonnes_per_year=24, actor="staff:démo", now=now,
+            parties=[PartySpec(int(cardboard_match.site_ids[0]), "giver"),  # type: ignore[call-overload]
+                     PartySpec(int(cardboard_match.site_ids[1]), "taker")],  # type: ignore[call-overload]
+            flow_ids=[int(i) for i in cardboard_match.flow_ids],  # type: ignore[call-overload]
+            actor="staff:démo", now=now,
         )  # fmt: skip
         for status in (SynergyStatus.STUDY, SynergyStatus.AGREED):
             move_synergy(session=session, synergy_id=cardboard.id, target=status,  # type: ignore[arg-type]
                          why="démonstration", actor="staff:démo", now=now)  # fmt: skip
-        printer = next((s for s in sites if s.company.startswith("Imprimerie")), sites[0])
         paper = create_synergy(
             session=session, title="Papier broyé pour la collectivité", actor="staff:démo",
-            parties=[PartySpec(int(printer.id), "giver"), PartySpec(None, "taker")],  # type: ignore[call-overload]
-            now=now,
+            parties=[PartySpec(int(paper_flow.site_id), "giver"), PartySpec(None, "taker")],  # type: ignore[call-overload]
+            flow_ids=[int(paper_flow.id)], now=now,  # type: ignore[call-overload]
         )  # fmt: skip
         move_synergy(session=session, synergy_id=paper.id, target=SynergyStatus.STUDY,  # type: ignore[arg-type]
                      why="démonstration", actor="staff:démo", now=now)  # fmt: skip
-    console.print(
-        "   Synergie « carton » conclue (3 trajets/mois de 360 km évités), "
-        "synergie « papier broyé » avec la collectivité à l'étude."
-    )
+        console.print(
+            f"   Synergie « carton » entre {' et '.join(cardboard_match.companies)} conclue "
+            f"({cardboard.trips_per_month:g} trajets/mois de {cardboard.km_per_trip:g} km évités, "
+            "repris de l'exutoire actuel du flux), synergie « papier broyé » avec la collectivité "
+            "à l'étude."
+        )
     engine = make_engine(settings.db_url)
     try:
         written = write_programme_report(engine=engine, settings=settings, now=now)
     finally:
         engine.dispose()
-    console.print(f"9. Bilan de la démarche : {written.path}")
+    console.print(f"16. Bilan de la démarche : {written.path}")

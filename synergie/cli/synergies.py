@@ -35,28 +35,36 @@ def _french_errors() -> Iterator[None]:
 
 @synergies_app.command("match")
 def match(
-    flows: Annotated[
-        Path,
-        typer.Option(
-            "--flows",
-            help="Tableau des flux (CSV : siret;direction;code;category;words;tonnes_per_month;"
-            "outlet;accepts_hazardous), tant que l'inventaire des flux n'est pas en base",
-        ),
-    ],
     max_km: Annotated[
         float, typer.Option("--max-km", min=1, max=1000, help="Distance maximale par la route")
     ] = 50.0,
+    flows: Annotated[
+        Path | None,
+        typer.Option(
+            "--flows",
+            help="Flux en plus de l'inventaire (CSV : siret;direction;code;category;words;"
+            "tonnes_per_month;outlet;accepts_hazardous), nommés csv:N",
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Candidates affichées")] = 30,
 ) -> None:
-    """Propose des synergies : un flux sortant pour un flux entrant, ou une collecte commune."""
+    """Propose des synergies sur l'inventaire des flux : un flux sortant pour un flux entrant, ou une collecte commune."""
     from synergie.synergies.matching import MatchSettings, candidates
-    from synergie.synergies.sources import read_flow_file
+    from synergie.synergies.sources import inventory_territory, merge_tables, read_flow_file
 
     settings = cli_settings()
     with _french_errors(), db_session() as session:
-        table = read_flow_file(flows, session=session)
+        table = inventory_territory(session=session)
+        if flows is not None:
+            table = merge_tables(table, read_flow_file(flows, session=session))
     for problem in table.problems:
         console.print(f"[yellow]{problem}[/]")
+    if not table.flows:
+        console.print(
+            "Aucun flux dans l'inventaire : saisissez-les (synergie inventory add ou import, "
+            "ou le questionnaire après la visite), ou donnez --flows FICHIER.csv."
+        )
+        return
     cfg = MatchSettings(max_km=max_km, road_factor=settings.road_factor)
     found = candidates(table.sites, table.flows, cfg)
     console.print(
@@ -74,6 +82,10 @@ def match(
             ", ".join(str(i) for i in candidate.flow_ids), "\n".join(candidate.reasons),
         )  # fmt: skip
     console.print(out)
+    console.print(
+        "[dim]Les numéros de flux se donnent à « synergie synergies add --flow N » ; "
+        "trajets et km sont alors repris de leurs exutoires actuels.[/]"
+    )
 
 
 def _party(session: Any, who: str, role: str) -> Any:
@@ -98,10 +110,21 @@ def add(
         list[int] | None, typer.Option("--flow", help="Identifiant d'un flux lié (répétable)")
     ] = None,
     trips: Annotated[
-        float, typer.Option("--trips", min=0, help="Trajets de camion supprimés par mois")
-    ] = 0,
-    km: Annotated[float, typer.Option("--km", min=0, help="Kilomètres par trajet supprimé")] = 0,
-    tonnes: Annotated[float, typer.Option("--tonnes", min=0, help="Tonnes réutilisées par an")] = 0,
+        float | None,
+        typer.Option(
+            "--trips", min=0, help="Trajets de camion supprimés par mois (défaut : ceux des flux)"
+        ),
+    ] = None,
+    km: Annotated[
+        float | None,
+        typer.Option("--km", min=0, help="Kilomètres par trajet supprimé (défaut : ceux des flux)"),
+    ] = None,
+    tonnes: Annotated[
+        float | None,
+        typer.Option(
+            "--tonnes", min=0, help="Tonnes réutilisées par an (défaut : celles des flux)"
+        ),
+    ] = None,
     vehicle: Annotated[
         str,
         typer.Option("--vehicle", help="Véhicule (clé de synergie/reporting/factors.toml)"),
@@ -119,7 +142,18 @@ def add(
             trips_per_month=trips, km_per_trip=km, tonnes_per_year=tonnes, vehicle=vehicle,
             actor=actor(), now=datetime.now(UTC),
         )  # fmt: skip
-        console.print(f"Synergie n° {synergy.id} enregistrée (idée).")
+        console.print(
+            f"Synergie n° {synergy.id} enregistrée (idée) : "
+            f"{french.number(synergy.trips_per_month)} trajet(s)/mois de "
+            f"{french.number(synergy.km_per_trip)} km, "
+            f"{french.number(synergy.tonnes_per_year)} t/an"
+            + (
+                " (repris des flux liés ; modifiables)"
+                if flow and None in (trips, km, tonnes)
+                else ""
+            )
+            + "."
+        )
 
 
 @synergies_app.command("move")

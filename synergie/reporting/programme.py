@@ -28,7 +28,10 @@ def write_programme_report(
     """Compute the report now and write it as HTML (``path``, else one file per day in var/reports/)."""
     with session_scope(engine) as session:
         report = build_report(
-            session=session, now=now, title=f"{settings.programme_name} : bilan de la démarche"
+            session=session,
+            now=now,
+            title=f"{settings.programme_name} : bilan de la démarche",
+            tz=settings.tz,
         )
     when = french.moment(now, settings.tz, weekday=False)
     target = path or report_path(settings.reports_dir, now.astimezone(settings.tz))

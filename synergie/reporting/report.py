@@ -7,17 +7,30 @@ Every figure is computed from the database; the reference case's figures are onl
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
-from models.enums import SYNERGY_STATUS_LABELS_FR, Activity, Source, Stage, SynergyStatus
+from models.enums import (
+    ANSWER_LABELS_FR,
+    STAGE_LABELS_FR,
+    SYNERGY_STATUS_LABELS_FR,
+    Activity,
+    Answer,
+    MeetingStatus,
+    Stage,
+    SynergyStatus,
+)
+from models.stages import PIPELINE
 from models.surveys import Survey
-from models.tables import Company, Meeting, Synergy, TimeEntry
-from synergie.french import number
+from models.tables import Company, Meeting, Referral, Registration, Synergy, TimeEntry
+from synergie.french import moment, number
 from synergie.reporting.funnel import SEED_FUNNEL, funnel
 from synergie.reporting.impact import COUNTED_NOTE, impact
 
@@ -29,6 +42,8 @@ SEED_HOURS: dict[Activity, float] = {
     Activity.FLOWS_COLLECTION: 15,
 }
 SEED_HOURS_PER_MEETING = 10.0
+SEED_PARTICIPANTS = 15  # the seed's World Café: 15 participants
+PARIS = ZoneInfo("Europe/Paris")  # where the programme's dates are shown unless told otherwise
 ACTIVITY_LABELS_FR: dict[Activity, str] = {
     Activity.LISTING: "Listing des entreprises",
     Activity.CALL: "Appels (partenaire)",
@@ -114,10 +129,8 @@ def _has_table(session: Session, name: str) -> bool:
     return sa.inspect(session.connection()).has_table(name)
 
 
-def _meeting_count(session: Session) -> int | None:
-    if not _has_table(session, "meeting"):
-        return None
-    return int(session.execute(sa.text("SELECT count(*) FROM meeting")).scalar_one())
+def _meeting_count(session: Session) -> int:
+    return int(session.exec(select(func.count()).select_from(Meeting)).one())
 
 
 def hours_section(session: Session) -> Section:
@@ -192,31 +205,88 @@ def impact_section(session: Session) -> Section:
     )  # fmt: skip
 
 
-def meetings_section(session: Session) -> Section:
-    """Meetings and their attendance, once the meetings' tables exist."""
-    if not _has_table(session, "meeting"):
-        return Section("meetings", "Rencontres et participation", notes=(NO_DATA,))
-    return Section("meetings", "Rencontres et participation",
-                   notes=(f"{_meeting_count(session)} rencontre(s) enregistrée(s).",))  # fmt: skip
+def meetings_section(session: Session, *, tz: tzinfo = PARIS) -> Section:
+    """Each meeting: its date (shown in ``tz``), title, companies registered, present, waiting."""
+    meetings = session.exec(select(Meeting).order_by(col(Meeting.starts_at), col(Meeting.id))).all()
+    if not meetings:
+        return Section("meetings", "Rencontres et participation", notes=(NO_DATA,),
+                       figures={"meetings": 0})  # fmt: skip
+    counts: dict[tuple[int, str], int] = {}
+    for meeting_id, status, attended, n in session.execute(
+        sa.select(Registration.meeting_id, Registration.status, Registration.attended,  # type: ignore[call-overload]
+                  func.count())
+        .where(col(Registration.removed).is_(False))
+        .group_by(Registration.meeting_id, Registration.status, Registration.attended)
+    ):  # fmt: skip
+        status = Answer(status)
+        counts[(meeting_id, status.value)] = counts.get((meeting_id, status.value), 0) + n
+        if attended:
+            counts[(meeting_id, "present")] = counts.get((meeting_id, "present"), 0) + n
+    rows, figures = [], {"meetings": float(len(meetings))}
+    for meeting in meetings:
+        was_held = meeting.status == MeetingStatus.HELD
+        registered = counts.get((meeting.id, Answer.REGISTERED.value), 0)  # type: ignore[arg-type]
+        waiting = counts.get((meeting.id, Answer.WAITING.value), 0)  # type: ignore[arg-type]
+        present = counts.get((meeting.id, "present"), 0)  # type: ignore[arg-type]
+        title = meeting.title + (" (annulée)" if meeting.status == MeetingStatus.CANCELLED else "")
+        rows.append((moment(meeting.starts_at, tz, weekday=False), title, str(registered),
+                     str(present) if was_held else "—", str(waiting)))  # fmt: skip
+        figures |= {f"registered.{meeting.id}": registered, f"present.{meeting.id}": present,
+                    f"waiting.{meeting.id}": waiting}  # fmt: skip
+    held = [m for m in meetings if m.status == MeetingStatus.HELD]
+    notes = [
+        f"{len(meetings)} rencontre(s), dont {len(held)} tenue(s) ; « Présentes » : entreprises "
+        "notées présentes (une fois la rencontre tenue) ; « En attente » : inscrites au-delà "
+        "de la capacité.",
+        f"Référence : {SEED_PARTICIPANTS} participants par rencontre.",
+    ]
+    return Section(
+        "meetings", "Rencontres et participation",
+        ("Date", "Rencontre", "Inscrites", "Présentes", "En attente"), tuple(rows), tuple(notes),
+        Chart("Entreprises présentes (ou inscrites) par rencontre", tuple(r[1] for r in rows),
+              tuple(float(r[3] if r[3] != "—" else r[2]) for r in rows),
+              tuple(float(SEED_PARTICIPANTS) for _ in rows)),
+        figures,
+    )  # fmt: skip
 
 
 def referrals_section(session: Session) -> Section:
-    """Companies that entered the listing on another company's invitation."""
-    referred = session.exec(
-        select(func.count()).select_from(Company).where(Company.source == Source.REFERRAL)
-    ).one()
-    if not referred:
+    """Who brought whom to which meeting, and how far the company brought went since."""
+    referrer = aliased(Company)
+    referred = aliased(Company)
+    found = session.execute(
+        sa.select(Meeting.title, referrer.name, referred.name, referred.stage,  # type: ignore[call-overload]
+                  Registration.status, Registration.attended, Referral.company_id)
+        .join(Referral, col(Referral.meeting_id) == col(Meeting.id))
+        .join(referrer, referrer.id == col(Referral.referrer_company_id))
+        .join(referred, referred.id == col(Referral.company_id))
+        .outerjoin(Registration, sa.and_(col(Registration.meeting_id) == col(Referral.meeting_id),
+                                         col(Registration.company_id) == col(Referral.company_id)))
+        .order_by(col(Meeting.starts_at), col(Referral.id))
+    ).all()  # fmt: skip
+    if not found:
         return Section("referrals", "Parrainages", notes=(NO_DATA,), figures={"referrals": 0})
-    visited = session.exec(
-        select(func.count()).select_from(Company).where(
-            Company.source == Source.REFERRAL,
-            col(Company.stage).in_([Stage.VISITED, Stage.FLOWS_COLLECTED, Stage.PARTICIPANT,
-                                    Stage.MEMBER]),
-        )
-    ).one()  # fmt: skip
+    rank = {stage: n for n, stage in enumerate(PIPELINE)}
+    rows, companies, further = [], set(), set()
+    for title, by, whom, stage, answer, attended, company_id in found:
+        stage = Stage(stage)
+        if attended:
+            there = "présente"
+        elif answer is None:
+            there = "pas encore invitée"
+        else:
+            there = ANSWER_LABELS_FR[Answer(answer)]
+        rows.append((title, by, whom, STAGE_LABELS_FR[stage], there))
+        companies.add(company_id)
+        if rank.get(stage, -1) >= rank[Stage.VISITED]:
+            further.add(company_id)
     return Section(
-        "referrals", "Parrainages", ("Entreprises invitées par un participant", "Dont visitées ou plus loin"),
-        ((str(referred), str(visited)),), figures={"referrals": referred},
+        "referrals", "Parrainages",
+        ("Rencontre", "Invitée par", "Entreprise invitée", "Étape atteinte", "À la rencontre"),
+        tuple(rows),
+        (f"{len(companies)} entreprise(s) invitée(s) par un participant, dont {len(further)} "
+         "visitée(s) ou plus loin.",),
+        figures={"referrals": len(companies), "referrals.visited": len(further)},
     )  # fmt: skip
 
 
@@ -268,9 +338,16 @@ SECTIONS: tuple[Callable[[Session], Section], ...] = (
 )
 
 
-def build_report(*, session: Session, now: datetime, title: str) -> Report:
-    """Every section, computed now from the database."""
-    return Report(title, now, tuple(build(session) for build in SECTIONS))
+def build_report(*, session: Session, now: datetime, title: str, tz: tzinfo = PARIS) -> Report:
+    """Every section, computed now from the database; a section that shows times takes ``tz``."""
+    return Report(
+        title,
+        now,
+        tuple(
+            build(session, tz=tz) if "tz" in inspect.signature(build).parameters else build(session)  # type: ignore[call-arg]
+            for build in SECTIONS
+        ),
+    )
 
 
 def to_markdown(report: Report, *, when: str) -> str:

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from models.enums import SYNERGY_STATUS_LABELS_FR, SynergyKind, SynergyStatus
+from models.inventory import Direction, MaterialFlow
 from models.tables import Company, Synergy, SynergyFlow, SynergyParty, SynergyStatusChange
 
 ORDER = (
@@ -65,6 +66,75 @@ class PartySpec:
     role: str = "partner"
 
 
+@dataclass(frozen=True)
+class Prefill:
+    """What the linked flows say a synergy removes: trips a month, km per trip, tonnes a year."""
+
+    trips_per_month: float | None
+    km_per_trip: float | None
+    tonnes_per_year: float | None
+
+
+def prefill_from_flows(flows: Sequence[MaterialFlow]) -> Prefill:
+    """The trips and km of the flows' current outlets, and the tonnes a year the exchange moves.
+
+    The trips removed are those that carry the outgoing flows to their outlet today (summed,
+    km weighted by trips); an incoming flow's delivery trips count only when no outgoing flow
+    says how it leaves. Tonnes: the smaller of what is given and what is taken (in t or kg), × 12.
+    """
+    from synergie.synergies.sources import tonnes_per_month
+
+    def trips_of(direction: Direction) -> list[MaterialFlow]:
+        return [f for f in flows if f.direction == direction and f.trips_per_month]
+
+    carried = trips_of(Direction.OUTGOING) or trips_of(Direction.INCOMING)
+    trips = sum(f.trips_per_month or 0 for f in carried)
+    km = (
+        sum((f.trips_per_month or 0) * (f.km_per_trip or 0) for f in carried) / trips
+        if trips
+        else 0
+    )
+    sides = []
+    for direction in (Direction.OUTGOING, Direction.INCOMING):
+        weights = [
+            tonnes_per_month(f.monthly_quantity, f.unit) for f in flows if f.direction == direction
+        ]
+        if weights and all(w is not None for w in weights):
+            sides.append(sum(w or 0 for w in weights))
+    return Prefill(
+        round(trips, 2) if carried else None,
+        round(km, 1) if carried and any(f.km_per_trip for f in carried) else None,
+        round(12 * min(sides), 2) if sides else None,
+    )
+
+
+def linked_flows(
+    *, session: Session, flow_ids: Sequence[int], company_ids: Sequence[int]
+) -> list[MaterialFlow]:
+    """The inventory's flows by id, each checked to exist and to belong to one of the parties."""
+    wanted = list(dict.fromkeys(flow_ids))
+    if not wanted:
+        return []
+    found = {
+        f.id: f
+        for f in session.exec(select(MaterialFlow).where(col(MaterialFlow.id).in_(wanted))).all()
+    }
+    missing = [str(i) for i in wanted if i not in found]
+    if missing:
+        raise SynergyError(
+            f"aucun flux n° {', '.join(missing)} dans l'inventaire "
+            "(synergie inventory list ou synergie synergies match donnent les numéros)"
+        )
+    strangers = [f for f in found.values() if f.company_id not in company_ids]
+    if strangers:
+        raise SynergyError(
+            "le flux n° "
+            + ", ".join(str(f.id) for f in strangers)
+            + " n'appartient à aucune des entreprises de la synergie"
+        )
+    return [found[i] for i in wanted]
+
+
 def create_synergy(
     *,
     session: Session,
@@ -74,13 +144,17 @@ def create_synergy(
     now: datetime,
     kind: SynergyKind = SynergyKind.SUBSTITUTION,
     flow_ids: Sequence[int] = (),
-    trips_per_month: float = 0,
-    km_per_trip: float = 0,
-    tonnes_per_year: float = 0,
+    trips_per_month: float | None = None,
+    km_per_trip: float | None = None,
+    tonnes_per_year: float | None = None,
     vehicle: str = "articulated-40t-long-distance",
     why: str = "proposée",
 ) -> Synergy:
-    """Create a synergy at ``idea`` with its parties, flows and first history row."""
+    """Create a synergy at ``idea`` with its parties, flows and first history row.
+
+    Trips, km and tonnes left out (None) are prefilled from the linked flows
+    (``prefill_from_flows``), else 0; staff edit them later.
+    """
     companies = [p.company_id for p in parties if p.company_id is not None]
     if len(parties) < 2:
         raise SynergyError("une synergie lie au moins deux parties (entreprises ou collectivité)")
@@ -89,8 +163,13 @@ def create_synergy(
     if sum(p.company_id is None for p in parties) > 1:
         raise SynergyError("la collectivité ne peut être nommée qu'une fois")
     for value, what in ((trips_per_month, "trajets par mois"), (km_per_trip, "km par trajet")):
-        if value < 0:
+        if value is not None and value < 0:
             raise SynergyError(f"{what} : un nombre positif est attendu")
+    flows = linked_flows(session=session, flow_ids=flow_ids, company_ids=companies)
+    prefill = prefill_from_flows(flows)
+    trips_per_month = _first(trips_per_month, prefill.trips_per_month)
+    km_per_trip = _first(km_per_trip, prefill.km_per_trip)
+    tonnes_per_year = _first(tonnes_per_year, prefill.tonnes_per_year)
     synergy = Synergy(
         title=title, kind=kind, trips_per_month=trips_per_month, km_per_trip=km_per_trip,
         tonnes_per_year=tonnes_per_year, vehicle=vehicle, created_at=now, updated_at=now,
@@ -115,6 +194,10 @@ def create_synergy(
     )  # fmt: skip
     session.flush()
     return synergy
+
+
+def _first(given: float | None, prefilled: float | None) -> float:
+    return given if given is not None else prefilled if prefilled is not None else 0.0
 
 
 def get_synergy(*, session: Session, synergy_id: int) -> Synergy:

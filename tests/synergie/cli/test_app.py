@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import re
 import sys
 from pathlib import Path
 
@@ -118,10 +119,16 @@ def test_demo_imports_the_sample_territory_and_prints_the_funnel(
         "Résultats de la rencontre d'avril : 3 entreprise(s) présente(s) sur 15 ont répondu (20 %)"
         in flat
     )
-    # It ends with matching on its fictional flows, two synergies moved along, and the report.
-    assert "8. Mise en relation sur 13 flux fictifs" in out
-    assert "même code déchet 15 01 01" in out
-    report = out.split("9. Bilan de la démarche : ")[1].split()[0]
+    # It ends with matching on the flows its inventory step stored, two synergies moved
+    # along (the cardboard one's trips taken from its flow), and the report; steps in order.
+    steps = [int(m) for m in re.findall(r"^\s*(\d+)\. ", out, flags=re.MULTILINE)]
+    assert steps == sorted(steps) and steps[-4:] == [13, 14, 15, 16], steps
+    assert re.search(
+        r"15\. Mise en relation sur les 7 flux de l'inventaire \(3 entreprises\)", flat
+    )
+    assert "même catégorie de matière « papier-carton »" in flat
+    assert "3 trajets/mois de 360 km évités, repris de l'exutoire actuel du flux" in flat
+    report = out.split("16. Bilan de la démarche : ")[1].split()[0]
     assert Path(report).exists() and "12\u00a0960" in Path(report).read_text(encoding="utf-8")
     # Run again: a fresh database each time, the same result.
     code, again, _ = invoke(capsys, monkeypatch, "demo")

@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from models import SynergyStatus
+from models import (
+    Answer,
+    Company,
+    Meeting,
+    MeetingStatus,
+    Referral,
+    Registration,
+    Stage,
+    SynergyStatus,
+)
 from synergie.reporting.programme import write_programme_report
 from synergie.reporting.report import NO_DATA, build_report, to_markdown
 from synergie.settings import Settings
 from synergie.synergies.lifecycle import move_synergy
-from tests.factories import NOW
+from tests.factories import NOW, make_company, make_contact
 from tests.synergie.reporting.seed_case import build_seed_territory
 
 NBSP = "\u00a0"
@@ -73,9 +84,9 @@ def test_figures_come_from_the_database(engine: sa.Engine) -> None:
 def test_sections_without_data_say_so(engine: sa.Engine) -> None:
     with Session(engine) as session:
         report = build_report(session=session, now=NOW, title="Bilan")
-    for key in ("surveys", "referrals"):
+    for key in ("surveys", "referrals", "meetings"):
         assert report.section(key).notes == (NO_DATA,)
-    assert report.section("meetings").notes == ("0 rencontre(s) enregistrée(s).",)
+        assert report.section(key).rows == ()
     markdown = to_markdown(report, when="1er décembre 2026")
     assert "## Questionnaires de suivi" in markdown and NO_DATA in markdown
 
@@ -135,3 +146,64 @@ def test_the_surveys_section_gives_each_meetings_response_rate(
     assert row[0] == "Rencontre d'avril" and row[2:] == ("3", "2", "67 %", "2")
     assert section.figures[f"surveys.rate.{held.meeting_id}"] == pytest.approx(2 / 3)
     assert "2 réponse(s) d'entreprise pour 3 présence(s)" in section.notes[0]
+
+
+def _meeting(session: Session, title: str, starts: datetime, status: MeetingStatus) -> Meeting:
+    meeting = Meeting(uid=f"{title}@test", title=title, starts_at=starts, status=status,
+                      ends_at=starts.replace(hour=starts.hour + 2), place="Nuits")  # fmt: skip
+    session.add(meeting)
+    session.flush()
+    return meeting
+
+
+def _register(
+    session: Session, meeting: Meeting, company: Company, status: Answer, **more: object
+) -> None:
+    session.add(Registration(meeting_id=meeting.id, company_id=company.id, status=status, **more))  # type: ignore[arg-type]
+
+
+def test_meetings_show_their_date_registered_present_waiting_and_referrals_how_far(
+    engine: sa.Engine,
+) -> None:
+    with Session(engine) as session:
+        # 16:00 UTC in April is 18 h in Paris (summer time); 17:30 UTC in January is 18 h 30.
+        april = _meeting(session, "Rencontre d'avril", datetime(2027, 4, 13, 16, tzinfo=UTC),
+                         MeetingStatus.HELD)  # fmt: skip
+        january = _meeting(session, "Rencontre de janvier", datetime(2027, 1, 14, 17, 30, tzinfo=UTC),
+                           MeetingStatus.INVITED)  # fmt: skip
+        people = [make_company(session, stage=Stage.PARTICIPANT) for _ in range(6)]
+        for company, attended in zip(people[:3], (True, True, False), strict=True):
+            _register(session, april, company, Answer.REGISTERED, attended=attended)
+        _register(session, april, people[3], Answer.WAITING)
+        _register(session, april, people[4], Answer.DECLINED)
+        _register(session, april, people[5], Answer.REGISTERED, removed=True)  # staff took it off
+        _register(session, january, people[0], Answer.REGISTERED)
+        visited = make_company(session, name="Voisine visitée", stage=Stage.VISITED)
+        listed = make_company(session, name="Voisine listée", stage=Stage.LISTED)
+        for by, whom, meeting in ((people[0], visited, april), (people[1], listed, january)):
+            session.add(Referral(meeting_id=meeting.id, referrer_company_id=by.id,  # type: ignore[arg-type]
+                                 referrer_contact_id=make_contact(session, by).id,
+                                 company_id=whom.id, contact_id=make_contact(session, whom).id,
+                                 consent=True))  # fmt: skip
+        _register(session, april, visited, Answer.REGISTERED, attended=True)
+        _register(session, january, listed, Answer.WAITING)
+        session.commit()
+        report = build_report(session=session, now=NOW, title="Bilan", tz=ZoneInfo("Europe/Paris"))
+        names = {c.id: c.name for c in people}
+    meetings = report.section("meetings")
+    assert meetings.columns == ("Date", "Rencontre", "Inscrites", "Présentes", "En attente")
+    assert meetings.rows == (
+        ("14 janvier 2027 à 18 h 30", "Rencontre de janvier", "1", "—", "1"),
+        ("13 avril 2027 à 18 h 00", "Rencontre d'avril", "4", "3", "1"),
+    )
+    assert meetings.figures["meetings"] == 2 and "dont 1 tenue(s)" in meetings.notes[0]
+    referrals = report.section("referrals")
+    assert referrals.rows == (
+        ("Rencontre de janvier", names[people[1].id], "Voisine listée", "listée",
+         "en liste d'attente"),
+        ("Rencontre d'avril", names[people[0].id], "Voisine visitée", "visitée", "présente"),
+    )  # fmt: skip
+    assert (referrals.figures["referrals"], referrals.figures["referrals.visited"]) == (2, 1)
+    assert "2 entreprise(s) invitée(s) par un participant, dont 1 visitée(s)" in referrals.notes[0]
+    # The meetings' hours budget counts the meetings held or not: 10 h each.
+    assert report.section("hours").rows[4][2] == "10 h par rencontre × 2"

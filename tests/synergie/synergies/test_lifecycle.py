@@ -8,7 +8,18 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from models import Synergy, SynergyParty, SynergyStatus, SynergyStatusChange
+from models import (
+    Company,
+    FlowOrigin,
+    MaterialFlow,
+    Synergy,
+    SynergyFlow,
+    SynergyParty,
+    SynergyStatus,
+    SynergyStatusChange,
+)
+from synergie.inventory.rows import validate_flow
+from synergie.inventory.store import add_flows, replace_portal_flows
 from synergie.synergies.lifecycle import (
     PartySpec,
     SynergyError,
@@ -20,15 +31,32 @@ from synergie.synergies.lifecycle import (
 )
 from tests.factories import NOW, make_company
 
+CARDBOARD_OUT = {"direction": "sortant", "description": "chutes de carton", "waste_code": "15 01 01",
+                 "quantity": "2", "unit": "t", "frequency": "mois", "outlet": "collecteur",
+                 "trips_per_month": "3", "km_per_trip": "360"}  # fmt: skip
+CARDBOARD_IN = {"direction": "entrant", "description": "carton de calage", "category": "papier-carton",
+                "quantity": "1500", "unit": "kg", "frequency": "mois", "outlet": "fournisseur",
+                "trips_per_month": "2", "km_per_trip": "80"}  # fmt: skip
+
+
+def inventory(session: Session, company: Company, *answers: dict[str, str]) -> list[int]:
+    """Store the company's flows as staff would; return their material_flow ids."""
+    rows = [validate_flow(values) for values in answers]
+    flows = add_flows(session=session, company=company, rows=rows, origin=FlowOrigin.STAFF,
+                      actor="staff", now=NOW)  # fmt: skip
+    return [int(f.id or 0) for f in flows]
+
 
 def test_a_synergy_moves_idea_to_running_with_who_why_when(engine: sa.Engine) -> None:
     with Session(engine) as session:
         a = make_company(session, name="Cartonnerie")
         b = make_company(session, name="Emballeur")
+        (give,) = inventory(session, a, CARDBOARD_OUT)
+        (take,) = inventory(session, b, CARDBOARD_IN)
         synergy = create_synergy(
             session=session, title="Chutes de carton", actor="staff:anne", now=NOW,
-            parties=[PartySpec(a.id, "giver"), PartySpec(b.id, "taker")], flow_ids=[7, 8, 7],
-            trips_per_month=3, km_per_trip=360,
+            parties=[PartySpec(a.id, "giver"), PartySpec(b.id, "taker")],
+            flow_ids=[take, give, take], trips_per_month=3, km_per_trip=360,
         )  # fmt: skip
         for n, status in enumerate(("study", "agreed", "running"), start=1):
             move_synergy(
@@ -40,7 +68,7 @@ def test_a_synergy_moves_idea_to_running_with_who_why_when(engine: sa.Engine) ->
         rows = list_synergies(session=session)
         assert len(rows) == 1
         assert rows[0].parties == ("Cartonnerie", "Emballeur")
-        assert rows[0].flow_ids == (7, 8)
+        assert rows[0].flow_ids == (give, take)
         assert rows[0].synergy.status == SynergyStatus.RUNNING
         steps = history(session=session, synergy_id=rows[0].synergy.id)  # type: ignore[arg-type]
         assert [(h.from_status, h.to_status, h.why) for h in steps] == [
@@ -112,3 +140,73 @@ def test_any_open_status_may_stop_and_a_stopped_one_reopens() -> None:
         assert SynergyStatus.STOPPED in allowed_statuses(SynergyStatus(status))
     assert allowed_statuses(SynergyStatus.STOPPED) == {SynergyStatus.IDEA, SynergyStatus.STUDY}
     assert SynergyStatus.AGREED not in allowed_statuses(SynergyStatus.IDEA)
+
+
+def test_trips_km_and_tonnes_are_prefilled_from_the_linked_flows(engine: sa.Engine) -> None:
+    with Session(engine) as session:
+        a, b = make_company(session, name="Cartonnerie"), make_company(session, name="Emballeur")
+        (give,) = inventory(session, a, CARDBOARD_OUT)
+        (take,) = inventory(session, b, CARDBOARD_IN)
+        synergy = create_synergy(
+            session=session, title="Carton", actor="staff", now=NOW, flow_ids=[give, take],
+            parties=[PartySpec(a.id, "giver"), PartySpec(b.id, "taker")],
+        )  # fmt: skip
+        # The cardboard's trips to its collector today (not the supplier's deliveries);
+        # 1.5 t of the 2 t taken each month.
+        assert (synergy.trips_per_month, synergy.km_per_trip, synergy.tonnes_per_year) == (
+            3,
+            360,
+            18,
+        )
+        edited = create_synergy(
+            session=session, title="Carton bis", actor="staff", now=NOW, flow_ids=[take],
+            parties=[PartySpec(a.id, "giver"), PartySpec(b.id, "taker")], km_per_trip=40,
+        )  # fmt: skip
+        # Only the incoming flow linked: its deliveries are what goes; staff's km wins.
+        assert (edited.trips_per_month, edited.km_per_trip, edited.tonnes_per_year) == (2, 40, 18)
+        bare = create_synergy(
+            session=session, title="Sans flux", actor="staff", now=NOW,
+            parties=[PartySpec(a.id, "giver"), PartySpec(None, "taker")],
+        )  # fmt: skip
+        assert (bare.trips_per_month, bare.km_per_trip, bare.tonnes_per_year) == (0, 0, 0)
+
+
+def test_a_synergy_names_real_flows_of_its_parties(engine: sa.Engine) -> None:
+    with Session(engine) as session:
+        a, b = make_company(session, name="Cartonnerie"), make_company(session, name="Emballeur")
+        other = make_company(session, name="Ailleurs")
+        (give,) = inventory(session, a, CARDBOARD_OUT)
+        (elsewhere,) = inventory(session, other, CARDBOARD_IN)
+        parties = [PartySpec(a.id, "giver"), PartySpec(b.id, "taker")]
+        with pytest.raises(SynergyError, match=f"aucun flux n° {give + 100} dans l'inventaire"):
+            create_synergy(session=session, title="x", actor="s", now=NOW, parties=parties,
+                           flow_ids=[give, give + 100])  # fmt: skip
+        with pytest.raises(SynergyError, match=f"flux n° {elsewhere} n'appartient à aucune"):
+            create_synergy(session=session, title="x", actor="s", now=NOW, parties=parties,
+                           flow_ids=[give, elsewhere])  # fmt: skip
+        assert session.exec(select(Synergy)).all() == []
+        # The database refuses an unknown flow too (the key), whatever code writes the row.
+        synergy = create_synergy(session=session, title="x", actor="s", now=NOW, parties=parties)
+        session.add(SynergyFlow(synergy_id=synergy.id, flow_id=give + 100))  # type: ignore[arg-type]
+        with pytest.raises(sa.exc.IntegrityError):
+            session.flush()
+
+
+def test_a_flow_replaced_in_the_portal_leaves_the_synergy_without_its_link(
+    engine: sa.Engine,
+) -> None:
+    with Session(engine) as session:
+        a, b = make_company(session, name="Cartonnerie"), make_company(session, name="Emballeur")
+        replace_portal_flows(session=session, company=a, contact_id=None,
+                             rows=[validate_flow(CARDBOARD_OUT)], now=NOW)  # fmt: skip
+        (give,) = [row.id for row in session.exec(select(MaterialFlow)).all()]
+        synergy = create_synergy(
+            session=session, title="Carton", actor="s", now=NOW, flow_ids=[give],  # type: ignore[list-item]
+            parties=[PartySpec(a.id, "giver"), PartySpec(b.id, "taker")],
+        )  # fmt: skip
+        replace_portal_flows(session=session, company=a, contact_id=None,
+                             rows=[validate_flow(CARDBOARD_OUT)], now=NOW)  # fmt: skip
+        session.commit()
+        assert session.exec(select(SynergyFlow)).all() == []
+        session.refresh(synergy)
+        assert (synergy.trips_per_month, synergy.km_per_trip) == (3, 360)

@@ -342,3 +342,43 @@ def test_candidates_are_ranked_best_first() -> None:
     found = candidates(SITES, FLOWS)
     assert [c.score for c in found] == sorted((c.score for c in found), reverse=True)
     assert {c.kind for c in found} == {Kind.SUBSTITUTION, Kind.POOLING}
+
+
+def test_indexing_by_family_or_by_chapter_then_category_finds_the_same(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from synergie.synergies import matching
+
+    found = {}
+    for mode in ("family", "chapter-then-category"):
+
+        def passes(f, mode=mode):  # type: ignore[no-untyped-def]
+            if mode == "family":
+                return [(f.family, False)]
+            chapter = matching.np.where(f.chapter >= 0, f.chapter, -1)
+            return [(chapter, False), (matching.np.where(f.category >= 0, f.category, -1), True)]
+
+        monkeypatch.setattr(matching, "_passes", passes)
+        found[mode] = [(c.flow_ids, c.score, c.km, c.reasons) for c in substitutions(SITES, FLOWS)]
+        # Nothing coded: the pass by chapter has no flow at all, the one by category does.
+        uncoded = [Flow(f.id, f.site_id, f.direction, None, f.category, f.words, f.tonnes_per_month)
+                   for f in FLOWS]  # fmt: skip
+        found[mode + " uncoded"] = [c.flow_ids for c in substitutions(SITES, uncoded)]
+    assert found["family"] == found["chapter-then-category"] and len(found["family"]) >= 5
+    assert found["family uncoded"] == found["chapter-then-category uncoded"]
+    assert ("carton-out", "carton-in") in found["family uncoded"]
+    # Sequence behaviour of the ranking: length, slices, negative index, iteration agree.
+    ranked = candidates(SITES, FLOWS)
+    assert ranked[:3] == list(ranked)[:3] and ranked[-1] == list(ranked)[-1]
+
+
+def test_a_quantity_not_given_in_tonnes_counts_half_and_says_so() -> None:
+    sites = SITES[:2]
+    flows = [
+        flow("sciure-l", "cartonnerie", OUT, "03 01 05", tonnes_per_month=None),
+        flow("sciure-t", "emballeur", IN, "03 01 05", tonnes_per_month=4.0),
+    ]
+    (found,) = substitutions(sites, flows)
+    assert (
+        found.reasons[1] == "quantités à comparer à la main (pas données en tonnes des deux côtés)"
+    )
+    distance = 1 - found.km / 50
+    assert found.score == pytest.approx(100 * (0.5 + 0.25 * 0.5 + 0.25 * distance), abs=0.11)
