@@ -10,7 +10,12 @@ from sqlmodel import Session
 
 from models.enums import Answer, MeetingStatus
 from models.tables import Meeting
-from synergie.meetings.messages import email_recipients, queue_cancellations, queue_invitations
+from synergie.meetings.messages import (
+    email_recipients,
+    queue_cancellations,
+    queue_invitations,
+    queue_removals,
+)
 from synergie.meetings.planning import MeetingError, invited_companies, open_registrations
 from synergie.meetings.registrations import lock_meeting
 from synergie.messaging.rendering import MailTemplates
@@ -46,7 +51,10 @@ def invite_meeting(
     templates: MailTemplates,
     now: datetime,
 ) -> InviteOutcome:
-    """Open a registration per invited company and queue each contact's invitation; a rerun adds only newcomers."""
+    """Open a registration per invited company and queue each contact's invitation; a rerun adds only newcomers.
+
+    Companies staff took off the list get the METHOD:CANCEL of their own copy (``queue_removals``).
+    """
     lock_meeting(session, meeting.id)  # type: ignore[arg-type]
     session.refresh(meeting)
     _require_open(meeting, now)
@@ -62,6 +70,9 @@ def invite_meeting(
         meeting.updated_at = now
         session.add(meeting)
         session.flush()
+    queued += queue_removals(
+        session=session, meeting=meeting, settings=settings, templates=templates, now=now
+    )
     logger.info("meeting %s: %d companies, %d contacts, %d new invitations",
                 meeting.id, len(companies), len(recipients), queued)  # fmt: skip
     return InviteOutcome(len(companies), len(recipients), queued)
