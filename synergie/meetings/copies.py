@@ -45,7 +45,10 @@ def own_cancellations(
     """Return, per company (those with any), how many own-copy cancellations the outbox holds for the meeting."""
     query = (
         sa.select(col(Message.company_id), sa.func.count(sa.distinct(col(Message.step))))
-        .where(col(Message.step).startswith(withdrawal_step_prefix(meeting.id or 0)))
+        .where(
+            col(Message.campaign_id).is_(None),  # meeting messages belong to no campaign
+            col(Message.step).startswith(withdrawal_step_prefix(meeting.id or 0)),
+        )
         .group_by(col(Message.company_id))
     )
     wanted = None if company_ids is None else sorted(set(company_ids))

@@ -373,7 +373,9 @@ def _latest_documents(
 
     "seat": a confirmation of a seat (with the calendar REQUEST, ACCEPTED); "cancelled": its own
     METHOD:CANCEL; "none": a confirmation without a calendar part (waiting, maybe, declined).
-    Companies without any answer message are left out.
+    Read from the outbox rows (their step names the company and version, their prepared content
+    keeps the calendar part): what was sent, not what was decided. Companies without any answer
+    message are left out.
     """
     wanted = sorted(set(company_ids))
     latest: dict[int, tuple[int, str]] = {}
