@@ -63,6 +63,7 @@ def invite_to_meeting(*, settings: Settings, meeting_id: int, dry_run: bool) -> 
                 "companies": outcome.companies,
                 "contacts": outcome.contacts,
                 "queued": outcome.queued,
+                "removals": outcome.removals,
             }
             if dry_run:
                 raise _DryRun

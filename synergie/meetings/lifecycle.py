@@ -28,11 +28,15 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class InviteOutcome:
-    """What an invite run did: companies on the list, contacts written to, messages new in the outbox."""
+    """What an invite run did: companies on the list, contacts written to, new invitations, new removals.
+
+    ``removals`` counts the own-copy cancellations queued for companies staff took off the list.
+    """
 
     companies: int
     contacts: int
     queued: int
+    removals: int = 0
 
 
 def _require_open(meeting: Meeting, now: datetime) -> None:
@@ -70,12 +74,12 @@ def invite_meeting(
         meeting.updated_at = now
         session.add(meeting)
         session.flush()
-    queued += queue_removals(
+    removals = queue_removals(
         session=session, meeting=meeting, settings=settings, templates=templates, now=now
     )
-    logger.info("meeting %s: %d companies, %d contacts, %d new invitations",
-                meeting.id, len(companies), len(recipients), queued)  # fmt: skip
-    return InviteOutcome(len(companies), len(recipients), queued)
+    logger.info("meeting %s: %d companies, %d contacts, %d new invitations, %d removals",
+                meeting.id, len(companies), len(recipients), queued, removals)  # fmt: skip
+    return InviteOutcome(len(companies), len(recipients), queued, removals)
 
 
 def reschedule_meeting(
