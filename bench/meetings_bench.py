@@ -69,8 +69,9 @@ def invitations(count: int, data_dir: Path) -> dict[str, Any]:
     data_dir.mkdir(parents=True)
     stats_file = data_dir / "smtp.json"
     with smtp_server(stats_file) as (host, port):
-        env = {**os.environ, **environment(data_dir, host, port)}
-        meeting_id = populate_meeting(f"sqlite:///{data_dir / 'synergie.db'}", count)
+        url = f"sqlite:///{data_dir / 'synergie.db'}"
+        env = {**os.environ, **environment(data_dir, host, port, url)}
+        meeting_id = populate_meeting(url, count)
         child = subprocess.run(
             [sys.executable, __file__, "--child", str(meeting_id), "--contacts", str(count)],
             cwd=ROOT, env=env, check=True, capture_output=True, text=True,
@@ -118,8 +119,9 @@ def main() -> None:
             os.environ["PREFECT_API_URL"] = str(get_current_settings().api.url)
             warm_dir = workdir / "warm"
             warm_dir.mkdir()
-            populate(f"sqlite:///{warm_dir / 'synergie.db'}", 1)
-            warm_api({**os.environ, **environment(warm_dir, "127.0.0.1", 1)})
+            warm_url = f"sqlite:///{warm_dir / 'synergie.db'}"
+            populate(warm_url, 1)
+            warm_api({**os.environ, **environment(warm_dir, "127.0.0.1", 1, warm_url)})
             runs: dict[str, list[dict[str, Any]]] = {"m": [], "i": []}
             for round_ in range(args.rounds):
                 runs["m"].append(

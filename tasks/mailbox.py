@@ -10,7 +10,13 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from models.db import require_schema
-from portal.events import OptOutEvent, emit_opt_out
+from portal.events import (
+    INVITATION_ANSWERED_EVENT,
+    MeetingEvent,
+    OptOutEvent,
+    emit_meeting_event,
+    emit_opt_out,
+)
 from synergie.mailbox.applying import OPT_OUT_SOURCE
 from synergie.mailbox.checking import MailboxReport, check_mailbox
 from synergie.mailbox.imap import ImapMailbox
@@ -40,6 +46,15 @@ def read_mailbox(*, settings: Settings, limit: int, dry_run: bool) -> MailboxRep
             OptOutEvent(
                 contact_public_id=item.contact_public_id, company_id=item.company_id,
                 channels=(item.channel,), source=OPT_OUT_SOURCE, occurred=_now(),
+            )
+        )  # fmt: skip
+    for answered in report.meeting_answers:
+        # The portal's event: the meeting-sync deployment confirms the answer and promotes.
+        emit_meeting_event(
+            MeetingEvent(
+                name=INVITATION_ANSWERED_EVENT, meeting_id=answered.meeting_id,
+                company_id=answered.company_id, contact_public_id=answered.contact_public_id,
+                occurred=_now(), answer=answered.answer,
             )
         )  # fmt: skip
     get_run_logger().info(

@@ -64,6 +64,7 @@ def invite_to_meeting(*, settings: Settings, meeting_id: int, dry_run: bool) -> 
                 "companies": outcome.companies,
                 "contacts": outcome.contacts,
                 "queued": outcome.queued,
+                "removals": outcome.removals,
             }
             if dry_run:
                 raise _DryRun
@@ -75,7 +76,7 @@ def invite_to_meeting(*, settings: Settings, meeting_id: int, dry_run: bool) -> 
 
 @task(name="catch-up-meetings", cache_policy=NO_CACHE)
 def catch_up_meetings(*, settings: Settings, meeting_id: int | None) -> dict[str, int]:
-    """Promotions, confirmations and referred companies' invitations not done yet, one meeting per transaction."""
+    """Promotions, confirmations, own-copy cancellations and referred invitations not done yet, one meeting per transaction."""
     now = datetime.now(UTC)
     templates = MailTemplates(settings.templates_dir)
     if meeting_id is None:
@@ -88,6 +89,7 @@ def catch_up_meetings(*, settings: Settings, meeting_id: int | None) -> dict[str
         "promoted": 0,
         "confirmations": 0,
         "referral_invitations": 0,
+        "removals": 0,
     }
     for number in meeting_ids:
         with writing(settings) as session:

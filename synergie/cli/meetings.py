@@ -223,6 +223,10 @@ def meetings_invite(
         f"{result['companies']} entreprise(s) invitée(s), {result['queued']} invitation(s) nouvelle(s), "
         f"{result.get('email_sent', 0)} e-mail(s) envoyé(s)."
     )
+    if result.get("removals"):
+        console.print(
+            f"{result['removals']} annulation(s) d'agenda pour les entreprises retirées de la liste."
+        )
     _file_note(settings)
 
 

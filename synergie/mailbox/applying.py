@@ -12,7 +12,11 @@ What can be forged decides what is trusted:
   5.1.7/5.1.8 about our sender…) is for staff, never blamed on the contact;
 - an unsubscribe mail with a genuine signed token opts out that token's contact and channel;
   without one, a mail *from* an address opts out that address only;
-- a calendar answer is recorded only when its attendee is the contact the visit invited.
+- a calendar answer to a visit is recorded only when its attendee is the contact the visit
+  invited; one to a quarterly meeting (its UID is the meeting's) only when its attendee is a
+  contact of a company on the meeting's list, and then exactly like the portal's answer
+  (``synergie.meetings.registrations.record_calendar_reply``: capacity, waiting list,
+  promotions); what changed is returned for the ``synergie.invitation.answered`` event.
 """
 
 from __future__ import annotations
@@ -25,9 +29,9 @@ from sqlmodel import Session, col, func, select
 
 from channels.errors import PermanentDeliveryError
 from channels.mime import envelope_address
-from models.enums import Channel, MailOutcome
+from models.enums import Answer, Channel, MailOutcome
 from models.tables import Contact, MailboxMail, Visit
-from synergie.calendar.itip import InvalidReply, parse_reply
+from synergie.calendar.itip import InvalidReply, InvitationReply, parse_reply
 from synergie.mailbox.reading import (
     AutoReply,
     CalendarAnswer,
@@ -37,6 +41,7 @@ from synergie.mailbox.reading import (
     Unrecognised,
     UnsubscribeRequest,
 )
+from synergie.meetings.registrations import AnswerRefused, find_meeting_id, record_calendar_reply
 from synergie.messaging.links import UNSUBSCRIBE, InvalidToken, read_token
 from synergie.messaging.optouts import opt_out
 from synergie.messaging.outbox import SentMessage, find_sent_messages, record_late_bounce
@@ -47,6 +52,7 @@ from synergie.visits.lifecycle import VisitError, record_reply
 __all__ = [
     "ADDRESS_STATUSES",
     "Handled",
+    "MeetingAnswered",
     "NewOptOut",
     "apply_mail",
     "find_handled",
@@ -73,12 +79,23 @@ class NewOptOut:
 
 
 @dataclass(frozen=True, slots=True)
+class MeetingAnswered:
+    """A meeting answer a calendar reply changed: what the ``synergie.invitation.answered`` event says."""
+
+    meeting_id: int
+    company_id: int
+    contact_public_id: str
+    answer: str
+
+
+@dataclass(frozen=True, slots=True)
 class Handled:
     """What became of one mail: its outcome (which names its folder), a French line saying why, new opt-outs."""
 
     outcome: MailOutcome
     detail: str
     opt_outs: tuple[NewOptOut, ...] = ()
+    meeting_answers: tuple[MeetingAnswered, ...] = ()
 
 
 def apply_mail(
@@ -268,6 +285,8 @@ def _calendar_answer(
         return Handled(MailOutcome.TO_REVIEW, f"réponse d'agenda illisible : {exc}")
     visit = session.exec(select(Visit).where(Visit.uid == reply.uid)).first()
     if visit is None:
+        if find_meeting_id(session, reply.uid) is not None:
+            return _meeting_answer(session, reply, now=now)
         return Handled(
             MailOutcome.TO_REVIEW, f"réponse d'agenda à une invitation inconnue ({reply.uid})"
         )
@@ -292,6 +311,48 @@ def _calendar_answer(
     else:
         detail = f"visite {visit.uid} : {outcome.partstat.value} par {reply.attendee}"
     return Handled(MailOutcome.REPLIED, detail)
+
+
+_STANDING = {
+    Answer.REGISTERED: "inscrite",
+    Answer.WAITING: "sur liste d'attente",
+    Answer.DECLINED: "ne vient pas",
+    Answer.MAYBE: "viendra peut-être",
+    Answer.NO_ANSWER: "sans réponse",
+}
+
+
+def _meeting_answer(session: Session, reply: InvitationReply, *, now: datetime) -> Handled:
+    """Record a calendar's answer to a quarterly meeting like the portal's, or say why staff must read it."""
+    try:
+        result = record_calendar_reply(session=session, data=reply, now=now)
+    except AnswerRefused as exc:
+        return Handled(
+            MailOutcome.TO_REVIEW, f"réponse d'agenda à une rencontre non enregistrée : {exc}"
+        )
+    registration = result.outcome.registration
+    where = f"rencontre n° {result.meeting_id} : {result.company_name}"
+    if result.stale:
+        return Handled(
+            MailOutcome.REPLIED,
+            f"{where}, réponse de {result.attendee} à une version dépassée de l'invitation "
+            "(autre date, ou copie annulée depuis) : rien n'a changé",
+        )
+    standing = _STANDING[Answer(registration.status)]
+    if registration.status == Answer.REGISTERED:
+        standing += f" ({registration.people} personne(s))"
+    elif result.outcome.position is not None:
+        standing += f" (position {result.outcome.position})"
+    if not result.outcome.changed:
+        return Handled(MailOutcome.REPLIED, f"{where} {standing}, réponse déjà enregistrée")
+    promoted = len(result.outcome.promoted)
+    detail = f"{where} {standing}, selon la réponse d'agenda de {result.attendee}" + (
+        f" ; {promoted} entreprise(s) quittent la liste d'attente" if promoted else ""
+    )
+    answered = MeetingAnswered(
+        result.meeting_id, result.company_id, result.contact_public_id, registration.status.value
+    )
+    return Handled(MailOutcome.REPLIED, detail, meeting_answers=(answered,))
 
 
 # --- the journal -----------------------------------------------------------------------------

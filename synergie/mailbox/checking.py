@@ -21,6 +21,7 @@ from sqlmodel import Session
 from models.enums import MailOutcome
 from synergie.mailbox.applying import (
     Handled,
+    MeetingAnswered,
     NewOptOut,
     apply_mail,
     find_handled,
@@ -56,6 +57,8 @@ class MailboxReport:
     dry_run: bool = False
     lines: list[dict[str, str]] = field(default_factory=list)
     opt_outs: list[NewOptOut] = field(default_factory=list)  # committed, for the opted-out events
+    # Committed meeting answers, for the synergie.invitation.answered events (as the portal's).
+    meeting_answers: list[MeetingAnswered] = field(default_factory=list)
 
     @property
     def handled(self) -> int:
@@ -178,6 +181,7 @@ def check_mailbox(
             if dry_run:
                 continue
             report.opt_outs.extend(handled.opt_outs)
+            report.meeting_answers.extend(handled.meeting_answers)
             mailbox.move(fetched.uid, handled.outcome)
             row.moved_at = now()
             session.add(row)

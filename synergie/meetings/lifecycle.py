@@ -10,7 +10,12 @@ from sqlmodel import Session
 
 from models.enums import Answer, MeetingStatus
 from models.tables import Meeting
-from synergie.meetings.messages import email_recipients, queue_cancellations, queue_invitations
+from synergie.meetings.messages import (
+    email_recipients,
+    queue_cancellations,
+    queue_invitations,
+    queue_removals,
+)
 from synergie.meetings.planning import MeetingError, invited_companies, open_registrations
 from synergie.meetings.registrations import lock_meeting
 from synergie.messaging.rendering import MailTemplates
@@ -23,11 +28,15 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class InviteOutcome:
-    """What an invite run did: companies on the list, contacts written to, messages new in the outbox."""
+    """What an invite run did: companies on the list, contacts written to, new invitations, new removals.
+
+    ``removals`` counts the own-copy cancellations queued for companies staff took off the list.
+    """
 
     companies: int
     contacts: int
     queued: int
+    removals: int = 0
 
 
 def _require_open(meeting: Meeting, now: datetime) -> None:
@@ -46,7 +55,10 @@ def invite_meeting(
     templates: MailTemplates,
     now: datetime,
 ) -> InviteOutcome:
-    """Open a registration per invited company and queue each contact's invitation; a rerun adds only newcomers."""
+    """Open a registration per invited company and queue each contact's invitation; a rerun adds only newcomers.
+
+    Companies staff took off the list get the METHOD:CANCEL of their own copy (``queue_removals``).
+    """
     lock_meeting(session, meeting.id)  # type: ignore[arg-type]
     session.refresh(meeting)
     _require_open(meeting, now)
@@ -62,9 +74,12 @@ def invite_meeting(
         meeting.updated_at = now
         session.add(meeting)
         session.flush()
-    logger.info("meeting %s: %d companies, %d contacts, %d new invitations",
-                meeting.id, len(companies), len(recipients), queued)  # fmt: skip
-    return InviteOutcome(len(companies), len(recipients), queued)
+    removals = queue_removals(
+        session=session, meeting=meeting, settings=settings, templates=templates, now=now
+    )
+    logger.info("meeting %s: %d companies, %d contacts, %d new invitations, %d removals",
+                meeting.id, len(companies), len(recipients), queued, removals)  # fmt: skip
+    return InviteOutcome(len(companies), len(recipients), queued, removals)
 
 
 def reschedule_meeting(

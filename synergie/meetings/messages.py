@@ -4,7 +4,10 @@ Keys (step + contact + channel, see ``synergie.messaging.outbox``):
 
 - ``reunion-<id>-invitation-seq<n>``: the invitation, once per version of the meeting (SEQUENCE);
 - ``reunion-<id>-reponse-v<k>``: the confirmation of a company's k-th answer (or promotion);
-- ``reunion-<id>-annulation-seq<n>``: the METHOD:CANCEL;
+- ``reunion-<id>-annulation-seq<n>``: the METHOD:CANCEL of the whole meeting;
+- ``reunion-<id>-retrait-<company>-v<k>``: the METHOD:CANCEL of one company's own copy, when it
+  withdraws (its k-th answer takes back a confirmed seat: the confirmation carries it) or when
+  staff take it off the list (see ``synergie.meetings.copies`` for its SEQUENCE);
 - ``reunion-<id>-rappel-semaine``: the e-mail a week before, to those who have not answered;
 - ``reunion-<id>-rappel-veille-<date>``: the SMS the day before, to those registered.
 
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -26,7 +29,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from models.enums import Answer, Channel, MeetingStatus
-from models.tables import Company, Contact, Meeting, Referral, Registration
+from models.tables import Company, Contact, Meeting, Message, Referral, Registration
 from synergie.calendar.itip import (
     MEETING_PRODID,
     Invitation,
@@ -35,6 +38,13 @@ from synergie.calendar.itip import (
     invitation_email_parts,
 )
 from synergie.mailing.campaigns import sender_domain
+from synergie.meetings.copies import (
+    WITHDRAWAL_KIND,
+    cancel_sequence,
+    own_cancellations,
+    request_sequence,
+    withdrawal_step_prefix,
+)
 from synergie.meetings.planning import french_date
 from synergie.meetings.registrations import lock_meeting, promote_waiting, waiting_position
 from synergie.messaging.links import referral_url, rsvp_url, unsubscribe_url
@@ -59,6 +69,7 @@ __all__ = [
     "queue_day_before_sms",
     "queue_invitations",
     "queue_referral_invitations",
+    "queue_removals",
     "queue_week_reminders",
 ]
 
@@ -107,8 +118,12 @@ def meeting_invitation(
     contact: Contact,
     company: Company,
     accepted: bool = False,
+    sequence: int | None = None,
 ) -> Invitation:
-    """Return this contact's copy of the meeting's calendar invitation (the only ATTENDEE in it)."""
+    """Return this contact's copy of the meeting's calendar invitation (the only ATTENDEE in it).
+
+    ``sequence`` is the copy's own (``synergie.meetings.copies``); the meeting's by default.
+    """
     return Invitation(
         uid=meeting.uid,
         start=meeting.starts_at,
@@ -122,7 +137,7 @@ def meeting_invitation(
         # document per version is built and only its ATTENDEE line differs (build_for_attendees).
         description=f"{meeting.format}. {meeting.agenda}\n\nRépondez avec les boutons de l'e-mail "
         f"d'invitation. Contact : {settings.officer_name}, {settings.officer_phone}.",
-        sequence=meeting.sequence,
+        sequence=meeting.sequence if sequence is None else sequence,
         timezone=settings.timezone,
         prodid=MEETING_PRODID,
         what="la rencontre",
@@ -132,19 +147,48 @@ def meeting_invitation(
 
 def _calendars(
     meeting: Meeting, recipients: Sequence[Recipient], *, settings: Settings, now: datetime,
-    accepted: bool = False, method: str = "REQUEST",
+    accepted: bool = False, method: str = "REQUEST", sequences: dict[int, int] | None = None,
 ) -> Iterator[bytes]:  # fmt: skip
-    """Yield each recipient's copy of the meeting's calendar document, the document built once."""
+    """Yield each recipient's copy of the meeting's calendar document, built once per SEQUENCE.
+
+    ``sequences`` gives a company's own SEQUENCE where it is not the meeting's (a copy that was
+    cancelled on its own before: ``synergie.meetings.copies``).
+    """
     if not recipients:
         return iter(())
+    own = sequences or {}
+    groups: dict[int, list[int]] = {}
+    for index, recipient in enumerate(recipients):
+        groups.setdefault(own.get(recipient.company.id or 0, meeting.sequence), []).append(index)
     first = recipients[0]
     invitation = meeting_invitation(
         meeting, settings=settings, contact=first.contact, company=first.company, accepted=accepted
     )
-    people = [
-        Participant(r.contact.name or r.company.name, r.contact.email or "") for r in recipients
-    ]
-    return build_for_attendees(invitation, people, now=now, method=method)
+
+    def copies(sequence: int, members: Sequence[Recipient]) -> Iterator[bytes]:
+        people = [
+            Participant(r.contact.name or r.company.name, r.contact.email or "") for r in members
+        ]
+        version = replace(invitation, sequence=sequence)
+        return build_for_attendees(version, people, now=now, method=method)
+
+    if len(groups) == 1:  # the usual case: every copy at one SEQUENCE, generated lazily
+        [sequence] = groups
+        return copies(sequence, recipients)
+    documents: list[bytes] = [b""] * len(recipients)
+    for sequence, indexes in groups.items():
+        built = copies(sequence, [recipients[i] for i in indexes])
+        for index, document in zip(indexes, built, strict=True):
+            documents[index] = document
+    return iter(documents)
+
+
+def _request_sequences(
+    session: Session, meeting: Meeting, recipients: Sequence[Recipient]
+) -> dict[int, int]:
+    """Return the own SEQUENCE of the recipients' copies that were cancelled on their own before."""
+    counts = own_cancellations(session, meeting, (r.company.id or 0 for r in recipients))
+    return {company: request_sequence(meeting, n) for company, n in counts.items()}
 
 
 def _links(settings: Settings, contact: Contact, meeting: Meeting) -> dict[str, str]:
@@ -194,12 +238,13 @@ def _enqueue(session: Session, rows: Iterable[dict[str, Any]], now: datetime) ->
 
 def email_recipients(
     *, session: Session, meeting: Meeting, statuses: Sequence[Answer] | None = None,
-    company_ids: Sequence[int] | None = None, answering_only: bool = False,
+    company_ids: Sequence[int] | None = None, answering_only: bool = False, removed: bool = False,
 ) -> list[Recipient]:  # fmt: skip
     """Return the contacts with a working e-mail of the meeting's companies, opted-out ones left out.
 
     ``statuses`` keeps the registrations with those answers; ``answering_only`` keeps, per
-    company, the contact who answered (when known).
+    company, the contact who answered (when known); ``removed`` gives the companies staff took
+    off the list instead of those on it.
     """
     query = (
         select(Registration, Company, Contact)
@@ -207,7 +252,7 @@ def email_recipients(
         .join(Contact, col(Contact.company_id) == col(Company.id))
         .where(
             Registration.meeting_id == meeting.id,
-            col(Registration.removed).is_(False),
+            col(Registration.removed).is_(removed),
             col(Contact.email).is_not(None),
             col(Contact.email_invalid_at).is_(None),
         )
@@ -292,7 +337,15 @@ def queue_invitations(
             ),
         )  # fmt: skip
         for recipient, ics in zip(
-            recipients, _calendars(meeting, recipients, settings=settings, now=now), strict=True
+            recipients,
+            _calendars(
+                meeting,
+                recipients,
+                settings=settings,
+                now=now,
+                sequences=_request_sequences(session, meeting, recipients),
+            ),  # fmt: skip
+            strict=True,
         )
     )
     added = _enqueue(session, rows, now)
@@ -313,6 +366,46 @@ def queue_invitations(
     return added
 
 
+def _latest_documents(
+    session: Session, meeting: Meeting, company_ids: Iterable[int]
+) -> dict[int, str]:
+    """Return what each company's latest answer message gave its calendar: "seat", "cancelled" or "none".
+
+    "seat": a confirmation of a seat (with the calendar REQUEST, ACCEPTED); "cancelled": its own
+    METHOD:CANCEL; "none": a confirmation without a calendar part (waiting, maybe, declined).
+    Read from the outbox rows (their step names the company and version, their prepared content
+    keeps the calendar part): what was sent, not what was decided. Companies without any answer
+    message are left out.
+    """
+    wanted = sorted(set(company_ids))
+    latest: dict[int, tuple[int, str]] = {}
+    answers, withdrawals = step(meeting, "reponse-"), withdrawal_step_prefix(meeting.id or 0)
+    for start in range(0, len(wanted), 1000):
+        rows = session.execute(
+            sa.select(col(Message.company_id), col(Message.step), col(Message.context)).where(
+                col(Message.company_id).in_(wanted[start : start + 1000]),
+                sa.or_(
+                    col(Message.step).startswith(answers),
+                    col(Message.step).startswith(withdrawals),
+                ),
+            )
+        ).all()
+        for company_id, name, context in rows:
+            version = int(name.rpartition("-v")[2] or 0)
+            if name.startswith(withdrawals):
+                what = "cancelled"
+            elif any(
+                "method=REQUEST" in str(part[1])
+                for part in (context or {}).get("alternatives") or ()
+            ):
+                what = "seat"
+            else:
+                what = "none"
+            if company_id is not None and version >= latest.get(company_id, (-1, ""))[0]:
+                latest[company_id] = (version, what)
+    return {company: what for company, (_, what) in latest.items()}
+
+
 def queue_answer_confirmations(
     *,
     session: Session,
@@ -324,7 +417,9 @@ def queue_answer_confirmations(
     """Queue one confirmation per answer (or promotion) not confirmed yet; return how many are new.
 
     A registered company's confirmation carries the calendar request (accepted) and the
-    personal referral link; a waiting one says its place in line.
+    personal referral link; a waiting one says its place in line. A company that takes back a
+    confirmed seat (no, or maybe, after yes) gets its confirmation with the METHOD:CANCEL of its
+    own copy, under the key ``retrait-<company>-v<k>``.
     """
     pending = session.exec(
         select(Registration).where(
@@ -346,10 +441,27 @@ def queue_answer_confirmations(
     calendars = dict(
         zip(
             (r.contact.id for r in registered),
-            _calendars(meeting, registered, settings=settings, now=now, accepted=True),
+            _calendars(
+                meeting,
+                registered,
+                settings=settings,
+                now=now,
+                accepted=True,
+                sequences=_request_sequences(session, meeting, registered),
+            ),  # fmt: skip
             strict=True,
         )
     )
+    latest = _latest_documents(
+        session,
+        meeting,
+        (r.company.id or 0 for r in recipients if r.registration.status != Answer.REGISTERED),
+    )
+    withdrawing = [
+        r for r in recipients
+        if r.registration.status != Answer.REGISTERED and latest.get(r.company.id or 0) == "seat"
+    ]  # fmt: skip
+    cancels = _own_cancels(session, meeting, withdrawing, settings=settings, now=now)
     for recipient in recipients:
         registration, contact, company = (
             recipient.registration,
@@ -359,16 +471,23 @@ def queue_answer_confirmations(
         status = Answer(registration.status)
         alternatives: tuple[tuple[bytes, str], ...] = ()
         attachments: tuple[Any, ...] = ()
+        kind = f"reponse-{registration.company_id}-v{registration.version}"
         if status == Answer.REGISTERED:
             alternatives, attachments = invitation_email_parts(
                 calendars[contact.id], filename="invitation.ics", method="REQUEST"
             )
+        elif contact.id in cancels:
+            alternatives, attachments = invitation_email_parts(
+                cancels[contact.id], filename="annulation.ics", method="CANCEL"
+            )
+            kind = f"{WITHDRAWAL_KIND}-{registration.company_id}-v{registration.version}"
         rendered = templates.render(
             ANSWER_TEMPLATE,
             {**context, "company": company, "contact": contact, "status": status.value,
              "promoted": registration.promoted_at is not None and status == Answer.REGISTERED
              and registration.answered_at is not None and registration.promoted_at >= registration.answered_at,
              "people": registration.people, "position": waiting_position(session, registration),
+             "calendar_removed": contact.id in cancels,
              "links": _links(settings, contact, meeting),
              "referral_url": referral_url(settings, contact.public_id, meeting.id)  # type: ignore[arg-type]
              if status == Answer.REGISTERED else "",
@@ -377,7 +496,7 @@ def queue_answer_confirmations(
         rows.append(
             _email_row(
                 meeting=meeting,
-                kind=f"reponse-{registration.company_id}-v{registration.version}",
+                kind=kind,
                 recipient=recipient,
                 domain=domain,
                 rendered=rendered,
@@ -391,6 +510,77 @@ def queue_answer_confirmations(
         session.add(registration)
     session.flush()
     return added
+
+
+def _own_cancels(
+    session: Session, meeting: Meeting, recipients: Sequence[Recipient], *, settings: Settings,
+    now: datetime,
+) -> dict[int, bytes]:  # fmt: skip
+    """Return, per contact, the METHOD:CANCEL of its company's own copy, one SEQUENCE above its last REQUEST."""
+    if not recipients:
+        return {}
+    counts = own_cancellations(session, meeting, (r.company.id or 0 for r in recipients))
+    sequences = {r.company.id or 0: cancel_sequence(meeting, counts.get(r.company.id or 0, 0))
+                 for r in recipients}  # fmt: skip
+    documents = _calendars(
+        meeting, recipients, settings=settings, now=now, method="CANCEL", sequences=sequences
+    )
+    return {r.contact.id or 0: ics for r, ics in zip(recipients, documents, strict=True)}
+
+
+def queue_removals(
+    *,
+    session: Session,
+    meeting: Meeting,
+    settings: Settings,
+    templates: MailTemplates,
+    now: datetime,
+) -> int:
+    """Queue the METHOD:CANCEL of its own copy to each company staff took off the list whose copy is live.
+
+    A copy is live when the company was invited and its latest calendar document from us is not
+    a CANCEL, unless it declined without ever holding a seat (its calendar knows it is not
+    coming). Keyed ``retrait-<company>-v<k>``: a rerun queues nothing twice.
+    """
+    if meeting.status != MeetingStatus.INVITED or meeting.starts_at <= now:
+        return 0
+    removed = email_recipients(session=session, meeting=meeting, removed=True)
+    removed = [r for r in removed if r.registration.invited_at is not None]
+    if not removed:
+        return 0
+    latest = _latest_documents(session, meeting, (r.company.id or 0 for r in removed))
+    live = [
+        r for r in removed
+        if latest.get(r.company.id or 0) == "seat"
+        or (latest.get(r.company.id or 0) != "cancelled" and r.registration.status != Answer.DECLINED)
+    ]  # fmt: skip
+    cancels = _own_cancels(session, meeting, live, settings=settings, now=now)
+    context = {"meeting": meeting_context(meeting, settings, _host(session, meeting)),
+               "programme": programme_context(settings)}  # fmt: skip
+    domain = sender_domain(settings)
+    rows = []
+    for recipient in live:
+        contact, company = recipient.contact, recipient.company
+        alternatives, attachments = invitation_email_parts(
+            cancels[contact.id or 0], filename="annulation.ics", method="CANCEL"
+        )
+        rendered = templates.render(
+            CANCELLATION_TEMPLATE,
+            {**context, "company": company, "contact": contact, "removed": True,
+             "unsubscribe_url": unsubscribe_url(settings, contact.public_id, Channel.EMAIL)},
+        )  # fmt: skip
+        rows.append(
+            _email_row(
+                meeting=meeting,
+                kind=f"{WITHDRAWAL_KIND}-{company.id}-v{recipient.registration.version}",
+                recipient=recipient,
+                domain=domain,
+                rendered=rendered,
+                alternatives=alternatives,
+                attachments=attachments,
+            )  # fmt: skip
+        )
+    return _enqueue(session, rows, now)
 
 
 def queue_cancellations(
@@ -410,7 +600,8 @@ def queue_cancellations(
                "programme": programme_context(settings)}  # fmt: skip
     domain = sender_domain(settings)
     rows = []
-    cancels = _calendars(meeting, recipients, settings=settings, now=now, method="CANCEL")
+    cancels = _calendars(meeting, recipients, settings=settings, now=now, method="CANCEL",
+                         sequences=_request_sequences(session, meeting, recipients))  # fmt: skip
     for recipient, ics in zip(recipients, cancels, strict=True):
         contact, company = recipient.contact, recipient.company
         alternatives, attachments = invitation_email_parts(
@@ -418,7 +609,7 @@ def queue_cancellations(
         )
         rendered = templates.render(
             CANCELLATION_TEMPLATE,
-            {**context, "company": company, "contact": contact,
+            {**context, "company": company, "contact": contact, "removed": False,
              "unsubscribe_url": unsubscribe_url(settings, contact.public_id, Channel.EMAIL)},
         )  # fmt: skip
         rows.append(
@@ -612,7 +803,7 @@ def catch_up(
     *, session: Session, settings: Settings, templates: MailTemplates, now: datetime,
     meeting_id: int | None = None,
 ) -> dict[str, int]:  # fmt: skip
-    """Do what answers and referrals call for and no run did yet: promotions, confirmations, referred invitations.
+    """Do what answers and referrals call for and no run did yet: promotions, own-copy cancellations, confirmations, referred invitations.
 
     Run it once per meeting in its own transaction (``lock_meeting`` comes first); a rerun finds
     everything done and queues nothing.
@@ -621,10 +812,13 @@ def catch_up(
         raise ValueError("catch_up works one meeting at a time: give meeting_id")
     lock_meeting(session, meeting_id)
     meeting = session.get(Meeting, meeting_id)
-    counts = {"promoted": 0, "confirmations": 0, "referral_invitations": 0}
+    counts = {"promoted": 0, "confirmations": 0, "referral_invitations": 0, "removals": 0}
     if meeting is None:
         return counts
     counts["promoted"] = len(promote_waiting(session=session, meeting=meeting, now=now))
+    counts["removals"] = queue_removals(
+        session=session, meeting=meeting, settings=settings, templates=templates, now=now
+    )
     counts["referral_invitations"] = queue_referral_invitations(
         session=session, meeting=meeting, settings=settings, templates=templates, now=now
     )

@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from models.enums import Answer, MessageStatus, Stage
 from models.tables import Company, Meeting, Message, Referral, Registration
 from synergie.calendar.itip import meeting_uid
+from synergie.meetings.registrations import lock_meeting, promote_waiting
 
 __all__ = [
     "DEFAULT_AGENDA",
@@ -215,14 +216,23 @@ def add_guest(
 def remove_guest(
     *, session: Session, meeting: Meeting, company: Company, now: datetime
 ) -> Registration:
-    """Take a company off the meeting's list; it is invited no more and its seats are freed."""
+    """Take a company off the meeting's list; it is invited no more, its seats go to those waiting.
+
+    A new version of its registration: the next invite or sync run sends it the METHOD:CANCEL of
+    its own copy of the calendar entry (``queue_removals``). Removing it again changes nothing.
+    """
+    lock_meeting(session, meeting.id)  # type: ignore[arg-type]
     [registration] = open_registrations(
         session=session, meeting=meeting, companies=[company], now=now
     )
+    if registration.removed:
+        return registration
     registration.removed = True
     registration.updated_at = now
+    registration.version += 1
     session.add(registration)
     session.flush()
+    promote_waiting(session=session, meeting=meeting, now=now)
     return registration
 
 

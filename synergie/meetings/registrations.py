@@ -15,12 +15,16 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from models.enums import Answer, MeetingStatus
-from models.tables import Meeting, Registration
+from models.tables import Company, Contact, Meeting, Registration
+from synergie.calendar.itip import InvitationReply, parse_reply
+from synergie.meetings.copies import own_cancellations, request_sequence
 
 __all__ = [
     "MEETING_LOCK",
     "AnswerOutcome",
     "AnswerRefused",
+    "CalendarReplyOutcome",
+    "find_meeting_id",
     "lock_meeting",
     "promote_waiting",
     "record_answer",
@@ -234,46 +238,95 @@ PARTSTAT_ANSWERS = {
 }
 
 
-def record_calendar_reply(*, session: Session, data: bytes, now: datetime) -> AnswerOutcome:
+@dataclass(frozen=True, slots=True)
+class CalendarReplyOutcome:
+    """What a calendar's answer did: the answer's outcome, whose it was, and whether it was stale."""
+
+    outcome: AnswerOutcome
+    meeting_id: int
+    company_id: int
+    company_name: str
+    contact_public_id: str
+    attendee: str
+    stale: bool = False
+
+
+def find_meeting_id(session: Session, uid: str) -> int | None:
+    """Return the number of the meeting whose invitations carry this UID, or None."""
+    return session.exec(select(Meeting.id).where(Meeting.uid == uid.strip())).first()
+
+
+def record_calendar_reply(
+    *, session: Session, data: bytes | InvitationReply, now: datetime
+) -> CalendarReplyOutcome:
     """Record an answer read back from a calendar (an iTIP REPLY, e.g. from the mailbox) like a portal answer.
 
-    The meeting is found by the REPLY's UID, the company by the attendee's address. A reply to
-    an older version (lower SEQUENCE) is stale: it changes nothing. Raises InvalidReply for an
-    unreadable document and AnswerRefused when it matches no invitation.
+    ACCEPTED is « je viens » (the people already registered, else 1), DECLINED « je ne viens
+    pas », TENTATIVE « peut-être »: the same capacity, waiting list and promotions as the portal,
+    under the meeting's lock. The meeting is found by the REPLY's UID, the company by the
+    attendee's address among the invited companies' contacts. A reply to an older version of the
+    company's copy (a lower SEQUENCE: another date, or a copy cancelled since) is stale and
+    changes nothing; the same answer twice changes nothing either. Raises InvalidReply for an
+    unreadable document, AnswerRefused (French) when it matches no invitation or the meeting no
+    longer takes answers (cancelled, started, the company taken off the list).
     """
-    from models.tables import Contact
-    from synergie.calendar.itip import parse_reply
-
-    reply = parse_reply(data)
-    meeting_id = session.exec(select(Meeting.id).where(Meeting.uid == reply.uid)).first()
+    reply = data if isinstance(data, InvitationReply) else parse_reply(data)
+    meeting_id = find_meeting_id(session, reply.uid)
     if meeting_id is None:
         raise AnswerRefused(
             f"Aucune rencontre ne porte l'identifiant {reply.uid} : réponse ignorée."
         )
-    lock_meeting(session, meeting_id)
+    lock_meeting(session, meeting_id)  # first: the seats are read below
     meeting = session.get(Meeting, meeting_id)
-    contact = session.exec(
-        select(Contact).where(sa.func.lower(col(Contact.email)) == reply.attendee.lower())
-    ).first()
-    registration = (
-        session.exec(
-            select(Registration).where(
-                Registration.meeting_id == meeting_id, Registration.company_id == contact.company_id
-            )
-        ).first()
-        if contact is not None
-        else None
-    )
-    if meeting is None or contact is None or registration is None:
-        raise AnswerRefused(
-            f"{reply.attendee} n'est pas invité(e) à cette rencontre : réponse ignorée."
+    assert meeting is not None
+    session.refresh(meeting)  # as it is under the lock, not as an earlier read left it
+    address = reply.attendee.strip().lower()
+    found = session.exec(
+        select(Registration, Contact, Company)
+        .join(Contact, col(Contact.company_id) == col(Registration.company_id))
+        .join(Company, col(Company.id) == col(Registration.company_id))
+        .where(
+            Registration.meeting_id == meeting_id,
+            sa.func.lower(sa.func.trim(col(Contact.email))) == address,
         )
-    if reply.sequence < meeting.sequence:
-        return AnswerOutcome(registration, False, waiting_position(session, registration))
+        .order_by(col(Registration.removed), col(Contact.id))
+    ).first()
+    if found is None:
+        raise AnswerRefused(
+            f"{reply.attendee} n'est le contact d'aucune entreprise invitée à la rencontre "
+            f"n° {meeting_id} « {meeting.title} » : rien n'est enregistré."
+        )
+    registration, contact, company = found
+    session.refresh(registration)
+    # Before the staleness: an answer to a cancelled or started meeting, or from a company taken
+    # off the list, is for staff to read, whichever version it answers.
+    _check_open(meeting, now)
+    if registration.removed:
+        raise AnswerRefused(
+            f"{company.name} a été retirée de la liste des invités de cette rencontre : "
+            "sa réponse n'est pas enregistrée."
+        )
+    cancellations = own_cancellations(session, meeting, [company.id or 0]).get(company.id or 0, 0)
+
+    def result(outcome: AnswerOutcome, *, stale: bool = False) -> CalendarReplyOutcome:
+        return CalendarReplyOutcome(
+            outcome, meeting_id, company.id or 0, company.name, contact.public_id, address, stale
+        )
+
+    if reply.sequence < request_sequence(meeting, cancellations):
+        unchanged = AnswerOutcome(registration, False, waiting_position(session, registration))
+        return result(unchanged, stale=True)
     answer = PARTSTAT_ANSWERS[reply.partstat]
     people = max(registration.people, 1) if answer == Answer.REGISTERED else 0
-    return record_answer(
-        session=session, meeting=meeting, registration=registration, answer=answer,
-        people=min(people, meeting.per_company), note=reply.comment or registration.note,
-        contact_id=contact.id, now=now,
-    )  # fmt: skip
+    return result(
+        record_answer(
+            session=session,
+            meeting=meeting,
+            registration=registration,
+            answer=answer,
+            people=min(people, meeting.per_company),
+            note=reply.comment or registration.note,
+            contact_id=contact.id,
+            now=now,
+        )  # fmt: skip
+    )

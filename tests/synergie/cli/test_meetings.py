@@ -116,3 +116,18 @@ def test_cancel_sends_method_cancel(
     assert "3 annulation(s) envoyée(s)" in invoke("cancel", "1")
     cancels = [c for c in calendars(sqlite_settings) if b"METHOD:CANCEL" in c]
     assert len(cancels) == 3
+
+
+def test_removing_a_company_sends_the_cancel_of_its_own_copy_once(
+    prefect_harness: None, sqlite_settings: Settings, visited: list[str]
+) -> None:
+    at = (datetime.now(UTC) + timedelta(days=40)).astimezone(sqlite_settings.tz)
+    invoke(
+        "add", "--title", "Rencontre", "--at", f"{at:%Y-%m-%dT18:00}", "--place", "Salle des fêtes"
+    )
+    invoke("invite", "1")
+    out = invoke("invite", "1", "--remove", visited[2])
+    assert "1 annulation(s) d'agenda" in out and "1 e-mail(s) envoyé(s)" in out
+    assert "0 invitation(s) nouvelle(s)" in invoke("invite", "1", "--remove", visited[2])
+    [cancel] = [c for c in calendars(sqlite_settings) if b"METHOD:CANCEL" in c]  # once
+    assert b"SEQUENCE:1\r\n" in cancel and cancel.count(b"ATTENDEE") == 1

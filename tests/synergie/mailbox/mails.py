@@ -208,3 +208,38 @@ def out_of_office(*, sender: str, subject: str, rfc3834: bool = True) -> bytes:
 
 
 GARBAGE = bytes(range(256)) * 3 + b"\x00\xff\xfe garbage \x81\x8d\x8f\x90\x9d"
+
+
+def client_reply(
+    request: bytes, *, partstat: str, attendee: str | None = None, comment: str | None = None
+) -> str:
+    """The iTIP REPLY a calendar client (Thunderbird's shape) writes to a REQUEST it received.
+
+    Built with icalendar from the REQUEST itself: METHOD:REPLY, the same UID, SEQUENCE, times
+    (TZID and VTIMEZONE kept) and ORGANIZER, and one ATTENDEE (the person answering) with PARTSTAT.
+    """
+    from icalendar import Calendar, Event, vCalAddress
+
+    invitation = Calendar.from_ical(request)
+    [asked] = invitation.events
+    [invited] = asked.attendees
+    who = attendee or str(invited).removeprefix("mailto:")
+    event = Event()
+    for name in ("UID", "SEQUENCE", "DTSTART", "DTEND", "ORGANIZER", "SUMMARY", "LOCATION"):
+        if name in asked:
+            event[name] = asked[name]
+    event.add("DTSTAMP", WHEN)
+    answering = vCalAddress(f"mailto:{who}")
+    answering.params["CN"] = invited.params.get("CN", "Le Contact")
+    answering.params["PARTSTAT"] = partstat
+    event.add("ATTENDEE", answering)
+    if comment:
+        event.add("COMMENT", comment)
+    reply = Calendar()
+    reply.add("PRODID", "-//Mozilla.org/NONSGML Mozilla Calendar V1.1//EN")
+    reply.add("VERSION", "2.0")
+    reply.add("METHOD", "REPLY")
+    for zone in invitation.timezones:
+        reply.add_component(zone)
+    reply.add_component(event)
+    return reply.to_ical().decode()

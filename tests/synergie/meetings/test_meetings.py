@@ -243,24 +243,190 @@ def test_attendance_holds_the_meeting_moves_attendees_and_books_the_hours(
         assert (entry.activity, entry.hours) == (Activity.MEETING, 10)
 
 
-def test_a_calendar_reply_counts_like_a_portal_answer(territory: Territory) -> None:
+def reply_to(message, partstat: str, *, attendee: str | None = None) -> bytes:  # type: ignore[no-untyped-def]
+    """What a calendar sends back on « Accept » / « Decline »: the same event, METHOD:REPLY, the PARTSTAT."""
+    unfolded = calendar_of(message).replace(b"\r\n ", b"")
+    reply = unfolded.replace(b"METHOD:REQUEST", b"METHOD:REPLY")
+    for asked in (b"PARTSTAT=NEEDS-ACTION", b"PARTSTAT=ACCEPTED"):
+        reply = reply.replace(asked, b"PARTSTAT=" + partstat.encode())
+    if attendee is not None:
+        reply = reply.replace(message.to_address.encode(), attendee.encode())
+    return reply
+
+
+def test_a_calendar_reply_counts_like_a_portal_answer(make_territory) -> None:  # type: ignore[no-untyped-def]
     from synergie.meetings.registrations import record_calendar_reply
 
+    t = make_territory(companies=3, capacity=2, per_company=2)
+    invite(t)
+    a, b = t.companies[1:]
+    [to_a] = [m for m in t.messages("invitation-seq0") if m.company_id == a]
+    [to_b] = [m for m in t.messages("invitation-seq0") if m.company_id == b]
+    answer(t, t.companies[0], Answer.REGISTERED, 1)
+
+    def read(data: bytes):  # type: ignore[no-untyped-def]
+        with t.session() as session:
+            result = record_calendar_reply(session=session, data=data, now=NOW)
+            session.commit()
+        return result
+
+    first = read(reply_to(to_a, "ACCEPTED"))
+    registration = first.outcome.registration
+    assert (registration.status, registration.people, first.outcome.changed) == (
+        Answer.REGISTERED,
+        1,
+        True,
+    )
+    assert (first.company_id, first.stale) == (a, False)
+    assert not read(reply_to(to_a, "ACCEPTED")).outcome.changed  # the same message read twice
+    # The meeting is full (2 people): b's « Accept » waits in line, as on the portal.
+    waiting = read(reply_to(to_b, "ACCEPTED")).outcome
+    assert (waiting.registration.status, waiting.position) == (Answer.WAITING, 1)
+    # a declines from its calendar: b is promoted, exactly once.
+    declined = read(reply_to(to_a, "DECLINED")).outcome
+    assert declined.registration.status == Answer.DECLINED
+    assert [r.company_id for r in declined.promoted] == [b]
+    assert read(reply_to(to_a, "TENTATIVE")).outcome.registration.status == Answer.MAYBE
+    assert sync(t)["promoted"] == 0
+    stranger = reply_to(to_a, "DECLINED", attendee="stranger@example.org")
+    with pytest.raises(AnswerRefused, match="n'est le contact d'aucune entreprise invitée"):
+        read(stranger)
+    # After a reschedule, a reply to the old date is stale: it changes nothing.
+    with t.session() as session:
+        reschedule_meeting(session=session, meeting=t.meeting(session), starts_at=START + timedelta(days=1),
+                           ends_at=None, settings=t.settings, templates=t.templates, now=NOW)  # fmt: skip
+        session.commit()
+    stale = read(reply_to(to_b, "DECLINED"))
+    assert stale.stale and stale.outcome.registration.status == Answer.REGISTERED
+    with t.session() as session:
+        cancel_meeting(session=session, meeting=t.meeting(session), settings=t.settings, templates=t.templates,
+                       now=NOW)  # fmt: skip
+        session.commit()
+    with pytest.raises(AnswerRefused, match="annulée"):
+        read(reply_to(to_b, "DECLINED"))
+
+
+def own_copy(t: Territory, company_id: int, kind: str):  # type: ignore[no-untyped-def]
+    """The one message of ``kind`` to the company, with its calendar document parsed by both parsers."""
+    [message] = [m for m in t.messages(kind) if m.company_id == company_id]
+    return message, *parse_both(calendar_of(message))
+
+
+def test_a_company_taking_back_its_seat_gets_a_cancel_of_its_own_copy_once(make_territory) -> None:  # type: ignore[no-untyped-def]
+    t = make_territory(companies=4, capacity=2, per_company=2)
+    invite(t)
+    a, b, c = t.companies[1:]
+    [uid] = {str(parse_both(calendar_of(m))[1]["UID"]) for m in t.messages("invitation-seq0")}
+    answer(t, a, Answer.REGISTERED, 2)
+    answer(t, b, Answer.REGISTERED, 1, now=NOW + timedelta(minutes=1))  # waiting
+    answer(t, c, Answer.DECLINED)  # never held a seat: no cancel
+    sync(t)
+    # a withdraws: its confirmation carries the CANCEL of its copy; b is promoted and gets the REQUEST.
+    withdrawn = answer(t, a, Answer.DECLINED, now=NOW + timedelta(minutes=2))
+    assert [r.company_id for r in withdrawn.promoted] == [b]
+    assert sync(t)["confirmations"] == 2
+    assert sync(t) == {"promoted": 0, "confirmations": 0, "referral_invitations": 0, "removals": 0}
+    message, document, event, independent = own_copy(t, a, f"retrait-{a}-v2")
+    assert message.to_address == t.messages(f"reponse-{a}-v1")[0].to_address
+    assert document["METHOD"] == "CANCEL" and independent.method.value == "CANCEL"
+    assert (str(event["UID"]), event["SEQUENCE"], str(event["STATUS"])) == (uid, 1, "CANCELLED")
+    assert int(independent.vevent.sequence.value) == 1 and independent.vevent.uid.value == uid
+    [attendee] = event.attendees
+    assert str(attendee).lower() == f"mailto:{message.to_address}"
+    assert len(independent.vevent.contents["attendee"]) == 1
+    assert "retire la rencontre de votre agenda" in message.context["text"]
+    assert message.context["attachments"][0][0] == "annulation.ics"
+    _, document, event, _ = own_copy(t, b, f"reponse-{b}-v2")
+    assert document["METHOD"] == "REQUEST" and event["SEQUENCE"] == 0
+    assert event.attendees[0].params["PARTSTAT"] == "ACCEPTED"
+    assert not t.messages(f"retrait-{c}") and not [
+        m for m in t.messages(f"reponse-{c}-") if m.context["alternatives"]
+    ]
+    # b takes back its seat too, and a says yes again: its REQUEST goes above its CANCEL.
+    answer(t, b, Answer.MAYBE, now=NOW + timedelta(minutes=3))
+    answer(t, a, Answer.REGISTERED, 1, now=NOW + timedelta(minutes=4))
+    sync(t)
+    _, document, event, independent = own_copy(t, a, f"reponse-{a}-v3")
+    assert (document["METHOD"], event["SEQUENCE"], int(independent.vevent.sequence.value)) == (
+        "REQUEST",
+        2,
+        2,
+    )
+    _, document, event, _ = own_copy(t, b, f"retrait-{b}-v3")  # maybe after yes: a cancel too
+    assert (document["METHOD"], event["SEQUENCE"]) == ("CANCEL", 1)
+    # A move goes to each copy above its last document: a at 3 (its own line), the others at 1.
+    with t.session() as session:
+        reschedule_meeting(session=session, meeting=t.meeting(session), starts_at=START + timedelta(days=7),
+                           ends_at=None, settings=t.settings, templates=t.templates, now=NOW)  # fmt: skip
+        session.commit()
+    moved = {
+        m.company_id: parse_both(calendar_of(m))[1]["SEQUENCE"]
+        for m in t.messages("invitation-seq1")
+    }
+    assert moved == {a: 3}
+    with t.session() as session:
+        cancel_meeting(session=session, meeting=t.meeting(session), settings=t.settings, templates=t.templates,
+                       now=NOW)  # fmt: skip
+        session.commit()
+    cancelled = {
+        m.company_id: parse_both(calendar_of(m))[1]["SEQUENCE"]
+        for m in t.messages("annulation-seq2")
+    }
+    assert cancelled[a] == 4 and cancelled[b] == 4 and cancelled[t.companies[0]] == 2
+
+
+def test_a_quick_yes_then_no_cancels_nothing_it_never_confirmed(territory: Territory) -> None:
     invite(territory)
     company = territory.companies[1]
-    [message] = [m for m in territory.messages("invitation-seq0") if m.company_id == company]
-    # What a calendar sends back on « Accept »: the same event, METHOD:REPLY, PARTSTAT=ACCEPTED.
-    unfolded = calendar_of(message).replace(b"\r\n ", b"")
-    reply = unfolded.replace(b"METHOD:REQUEST", b"METHOD:REPLY").replace(
-        b"PARTSTAT=NEEDS-ACTION", b"PARTSTAT=ACCEPTED"
-    )
-    with territory.session() as session:
-        outcome = record_calendar_reply(session=session, data=reply, now=NOW)
+    answer(territory, company, Answer.REGISTERED, 1)
+    answer(territory, company, Answer.DECLINED, now=NOW + timedelta(minutes=1))
+    assert sync(territory)["confirmations"] == 1
+    assert not territory.messages("retrait-")
+    [message] = territory.messages(f"reponse-{company}-v2")
+    assert message.context["alternatives"] == []
+
+
+def test_a_company_staff_remove_gets_a_cancel_of_its_copy_and_its_seats_go_to_the_line(
+    make_territory,
+) -> None:  # type: ignore[no-untyped-def]
+    from synergie.meetings.planning import remove_guest
+
+    t = make_territory(companies=5, capacity=2, per_company=2)
+    invite(t)
+    registered, waiting, declined, silent = t.companies[1:]
+    answer(t, registered, Answer.REGISTERED, 2)
+    answer(t, waiting, Answer.REGISTERED, 2, now=NOW + timedelta(minutes=1))
+    answer(t, declined, Answer.DECLINED)
+    sync(t)
+    with t.session() as session:
+        for company_id in (
+            registered,
+            declined,
+            silent,
+            silent,
+        ):  # the second removal changes nothing
+            company = session.get(Company, company_id)
+            remove_guest(session=session, meeting=t.meeting(session), company=company, now=NOW)  # type: ignore[arg-type]
         session.commit()
-    assert (outcome.registration.status, outcome.registration.people) == (Answer.REGISTERED, 1)
-    stranger = reply.replace(message.to_address.encode(), b"stranger@example.org")
-    with territory.session() as session, pytest.raises(AnswerRefused, match="n'est pas invité"):
-        record_calendar_reply(session=session, data=stranger, now=NOW)
+    with t.session() as session:
+        assert t.registration(session, waiting).status == Answer.REGISTERED  # promoted at once
+    with t.session() as session:  # the invite run sends the removals: one each, the decliner none
+        outcome = invite_meeting(session=session, meeting=t.meeting(session), settings=t.settings,
+                                 templates=t.templates, now=NOW)  # fmt: skip
+        session.commit()
+    assert (outcome.queued, outcome.removals) == (0, 2)
+    assert sync(t)["removals"] == 0 and invite(t) == 0
+    for company_id in (registered, silent):
+        message, document, event, independent = own_copy(t, company_id, f"retrait-{company_id}-")
+        assert document["METHOD"] == "CANCEL" and independent.method.value == "CANCEL"
+        assert event["SEQUENCE"] == 1 and str(event["STATUS"]) == "CANCELLED"
+        assert [str(a).lower() for a in event.attendees] == [f"mailto:{message.to_address}"]
+        assert message.context["subject"].startswith("Invitation retirée")
+    assert not t.messages(f"retrait-{declined}-")
+    [promotion] = t.messages(f"reponse-{waiting}-v2")
+    assert parse_both(calendar_of(promotion))[1].attendees[0].params["PARTSTAT"] == "ACCEPTED"
+    with pytest.raises(AnswerRefused, match="plus valable"):
+        answer(t, silent, Answer.REGISTERED, 1)
 
 
 def test_a_referral_is_invited_once_and_the_report_says_who_brought_whom(
