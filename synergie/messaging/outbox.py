@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,25 +42,40 @@ STAGE_CHANGE = StageChange.__table__  # type: ignore[attr-defined]
 
 # Run for every message sent: compiled once, then straight to the driver.
 _NOW = sa.bindparam("b_now", type_=UTCDateTime())
-_MARK_SENT_UPDATE = (
-    sa.update(MESSAGE)
-    .where(MESSAGE.c.id == sa.bindparam("b_id"), MESSAGE.c.status == MessageStatus.SENDING.value)
-    .values(
-        status=MessageStatus.SENT.value,
-        lease_until=None,
-        updated_at=_NOW,
-        sent_at=_NOW,
-        provider_id=sa.bindparam("b_provider"),
-        last_error=None,
+
+
+def _by_key_alone(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """``column`` as an expression no index matches, for a fence checked on a row found by its key.
+
+    PostgreSQL costs "id = 7 AND stage = 'listed'" through the stage index as cheaply as
+    through the primary key when its statistics are missing or stale (just after a listing
+    import or an enqueue, before autovacuum's ANALYZE), and then reads every listed company
+    to update one: a mailing to n companies read n² rows.
+    """
+    return sa.type_coerce(column, sa.String()).concat(sa.literal_column("''"))
+
+
+def _mark_sent(fence: Callable[[Any], Any] = lambda column: column) -> sa.Update:
+    return (
+        sa.update(MESSAGE)
+        .where(MESSAGE.c.id == sa.bindparam("b_id"), fence(MESSAGE.c.status) == MessageStatus.SENDING.value)
+        .values(
+            status=MessageStatus.SENT.value, lease_until=None, updated_at=_NOW, sent_at=_NOW,
+            provider_id=sa.bindparam("b_provider"), last_error=None,
+        )
     )  # fmt: skip
-)
-_ADVANCE_UPDATE = (
-    sa.update(COMPANY)
-    .where(COMPANY.c.id == sa.bindparam("b_company"), COMPANY.c.stage == sa.bindparam("b_from"))
-    .values(stage=sa.bindparam("b_to"), updated_at=_NOW)
-)
-_MARK_SENT = DriverStatement(_MARK_SENT_UPDATE)
-_ADVANCE = DriverStatement(_ADVANCE_UPDATE)
+
+
+def _advance(fence: Callable[[Any], Any] = lambda column: column) -> sa.Update:
+    return (
+        sa.update(COMPANY)
+        .where(COMPANY.c.id == sa.bindparam("b_company"), fence(COMPANY.c.stage) == sa.bindparam("b_from"))
+        .values(stage=sa.bindparam("b_to"), updated_at=_NOW)
+    )  # fmt: skip
+
+
+_MARK_SENT = DriverStatement(_mark_sent())
+_ADVANCE = DriverStatement(_advance())
 _RECORD_CHANGE = DriverStatement(
     sa.insert(STAGE_CHANGE).values(
         company_id=sa.bindparam("b_company"), from_stage=sa.bindparam("b_from"),
@@ -76,9 +91,10 @@ def _record_sent_in_one_statement() -> DriverStatement:
     statement with data-modifying CTEs, atomic on its own: run outside a transaction
     (``models.db.single_statement``) it is one round trip to the server instead of five
     (BEGIN, three statements, COMMIT). The history row is written only if the company
-    moved, as ``advance_company`` does; a NULL company moves nothing.
+    moved, as ``advance_company`` does; a NULL company moves nothing. Both rows are found
+    by their primary key whatever the statistics say (``_by_key_alone``).
     """
-    moved = _ADVANCE_UPDATE.returning(COMPANY.c.id).cte("moved")
+    moved = _advance(_by_key_alone).returning(COMPANY.c.id).cte("moved")
     stage = STAGE_CHANGE.c.from_stage.type
     history = sa.select(
         moved.c.id, sa.bindparam("b_from", type_=stage), sa.bindparam("b_to", type_=stage), _NOW,
@@ -86,7 +102,9 @@ def _record_sent_in_one_statement() -> DriverStatement:
     )  # fmt: skip
     columns = ["company_id", "from_stage", "to_stage", "at", "why", "actor"]
     return DriverStatement(
-        sa.insert(STAGE_CHANGE).from_select(columns, history).add_cte(_MARK_SENT_UPDATE.cte("sent"))
+        sa.insert(STAGE_CHANGE)
+        .from_select(columns, history)
+        .add_cte(_mark_sent(_by_key_alone).cte("sent"))
     )
 
 
