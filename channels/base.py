@@ -62,7 +62,9 @@ class DeliveryResult:
         return self.error is None
 
 
-ResultCallback = Callable[[DeliveryResult], None]
+# ``on_result`` may record a result in the background: it then returns a callable that
+# waits until the result is recorded (and raises what recording raised).
+ResultCallback = Callable[[DeliveryResult], Callable[[], object] | None]
 
 
 class ResultLog(list[DeliveryResult]):
@@ -74,16 +76,24 @@ class ResultLog(list[DeliveryResult]):
     ``release`` it a little later, while the server is busy with the next message's first
     command: whatever happens, a held result is released before the next ``hold`` or
     ``append``, and the backend releases the last one before it returns.
+
+    When ``on_result`` records in the background (it returned a waiter), ``settle`` waits
+    for it. A pipelining backend settles as late as it may, just before the next message's
+    data is complete (its final dot sent), so that the recording overlaps the next
+    message's first commands; every other method settles first, and so does ``append``
+    after handing its result over: for any other backend nothing changes.
     """
 
     def __init__(self, on_result: ResultCallback | None = None) -> None:
         super().__init__()
         self.on_result = on_result
         self._held: DeliveryResult | None = None
+        self._pending: Callable[[], object] | None = None
 
     def append(self, result: DeliveryResult) -> None:
         self.hold(result)
         self.release()
+        self.settle()
 
     def extend(self, results: Iterable[DeliveryResult]) -> None:
         for result in results:
@@ -92,6 +102,7 @@ class ResultLog(list[DeliveryResult]):
     def hold(self, result: DeliveryResult) -> None:
         """Keep ``result`` (after releasing any result held before it) until ``release``."""
         self.release()
+        self.settle()
         super().append(result)
         self._held = result
 
@@ -99,7 +110,14 @@ class ResultLog(list[DeliveryResult]):
         """Hand the held result, if any, to ``on_result``."""
         held, self._held = self._held, None
         if held is not None and self.on_result is not None:
-            self.on_result(held)
+            self.settle()
+            self._pending = self.on_result(held)
+
+    def settle(self) -> None:
+        """Return once every result handed over is recorded."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending()
 
 
 @runtime_checkable

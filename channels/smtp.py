@@ -259,13 +259,14 @@ class SmtpEmailBackend:
                     except DeliveryError as exc:
                         results.extend(self._give_up(item, upcoming, exc))
                         break
-                result = self._send_one(item, results.release, upcoming.prefetch)
+                result = self._send_one(item, results.release, results.settle, upcoming.prefetch)
                 if result.ok:
                     opens_left = self.max_reconnects
                 results.hold(result)
         finally:
             try:
                 results.release()
+                results.settle()
             finally:
                 if owns_session:
                     self.close()
@@ -318,12 +319,17 @@ class SmtpEmailBackend:
         return _Prepared(message, recipient, _data_payload(raw))
 
     def _transact(
-        self, prepared: _Prepared, mail_sent: Callable[[], None], digesting: Callable[[], None]
+        self,
+        prepared: _Prepared,
+        mail_sent: Callable[[], None],
+        settle: Callable[[], None],
+        digesting: Callable[[], None],
     ) -> None:
         """One SMTP transaction, as ``smtplib.SMTP.sendmail`` does it, raising the same errors.
 
         ``mail_sent`` runs once MAIL FROM is on its way, ``digesting`` once the data is:
-        both use time the client would otherwise spend waiting for the server.
+        both use time the client would otherwise spend waiting for the server. ``settle``
+        runs just before the data is: the server cannot accept this message before it.
         """
         connection = self._connection
         assert connection is not None
@@ -346,6 +352,7 @@ class SmtpEmailBackend:
         if code != 354:
             self._abandon(connection, code)
             raise smtplib.SMTPDataError(code, reply)
+        settle()
         connection.send(prepared.payload)
         digesting()
         code, reply = connection.getreply()
@@ -363,15 +370,20 @@ class SmtpEmailBackend:
             connection.rset()
 
     def _send_one(
-        self, prepared: _Prepared, mail_sent: Callable[[], None], digesting: Callable[[], None]
+        self,
+        prepared: _Prepared,
+        mail_sent: Callable[[], None],
+        settle: Callable[[], None],
+        digesting: Callable[[], None],
     ) -> DeliveryResult:
         """Send one message over the open session and map whatever happens to a result.
 
-        ``mail_sent`` and ``digesting`` run exactly once each, even when the transaction fails.
+        ``mail_sent``, ``settle`` and ``digesting`` run, in that order, even when the
+        transaction fails (the first two are no-ops when they already ran).
         """
         message, recipient = prepared.message, prepared.recipient
         try:
-            self._transact(prepared, mail_sent, digesting)
+            self._transact(prepared, mail_sent, settle, digesting)
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = exc.recipients.get(recipient, next(iter(exc.recipients.values())))
             if code == 421:
@@ -407,6 +419,7 @@ class SmtpEmailBackend:
             return self._failed(message, TransientDeliveryError(f"connection lost: {exc!r}"))
         finally:
             mail_sent()  # no-ops when they already ran
+            settle()
             digesting()
         return DeliveryResult(message.key, provider_id=message.message_id)
 

@@ -88,6 +88,28 @@ def write_transaction(
                 connection.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
+@contextmanager
+def single_statement(connection: sa.Connection) -> Iterator[sa.Connection]:
+    """A block running ONE statement, atomic on its own, committed as it runs.
+
+    On PostgreSQL the statement runs outside any transaction block (autocommit): one round
+    trip to the server instead of three (BEGIN, the statement, COMMIT), which counts for a
+    statement run once per message sent. On SQLite it is an ordinary transaction (a round
+    trip costs nothing there, and ``write_connection`` takes the write lock as usual).
+    Put two statements in the block and they are no longer atomic on PostgreSQL: do not.
+    """
+    if connection.dialect.name != "postgresql":
+        with connection.begin():
+            yield connection
+        return
+    connection.execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        yield connection
+    finally:
+        connection.rollback()  # ends SQLAlchemy's autobegun transaction; nothing to roll back
+        connection.execution_options(isolation_level=connection.default_isolation_level)
+
+
 def is_lock_timeout(exc: BaseException) -> bool:
     """Whether ``exc`` is a write that gave up waiting for another transaction's lock."""
     if not isinstance(exc, sa.exc.OperationalError):

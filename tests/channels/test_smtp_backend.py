@@ -11,7 +11,7 @@ from typing import Literal
 
 import pytest
 
-from channels.base import Attachment, EmailBackend, OutgoingEmail
+from channels.base import Attachment, DeliveryResult, EmailBackend, OutgoingEmail
 from channels.errors import PermanentDeliveryError, SenderSideError, TransientDeliveryError
 from channels.smtp import SmtpEmailBackend
 from tests.servers.smtp_server import SmtpTestServer
@@ -56,6 +56,33 @@ def test_a_batch_uses_one_connection_and_one_ehlo(
     assert [m.message_id for m in got] == [m.message_id for m in batch]  # unique, in order
     assert [m.rcpt_tos for m in got] == [(m.to,) for m in batch]
     assert {m.mail_from for m in got} == {"synergie@metropole.example"}
+
+
+def test_a_result_recorded_in_the_background_is_waited_for_before_the_next_message_is_accepted(
+    smtp_server: SmtpTestServer, smtp_backend: SmtpEmailBackend, make_email: MakeEmail
+) -> None:
+    """``on_result`` may hand back a waiter: it runs after the next message's first commands
+    went out, and before that message can be accepted (and the last one before the batch returns)."""
+    smtp_server.reply_to_rcpt("contact3@entreprise.example", "550 5.1.1 No such user")
+    events: list[str] = []
+    smtp_server.watch_acceptances(lambda message: events.append(f"accepted {message.message_id}"))
+
+    def on_result(result: DeliveryResult) -> Callable[[], None]:
+        events.append(f"handed {result.key}")
+        return lambda: events.append(f"recorded {result.key}")
+
+    batch = [make_email(i) for i in range(6)]
+    smtp_backend.send_messages(batch, on_result=on_result)
+    smtp_server.watch_acceptances(None)
+
+    keys = [m.key for m in batch]
+    assert [e.removeprefix("recorded ") for e in events if e.startswith("recorded")] == keys
+    for k, key in enumerate(keys):
+        handed, recorded = events.index(f"handed {key}"), events.index(f"recorded {key}")
+        assert handed < recorded  # each waiter runs once, after its result was handed over
+        if k + 1 < len(keys) and k + 1 != 3:
+            assert recorded < events.index(f"accepted {batch[k + 1].message_id}")
+    assert events[-1] == f"recorded {keys[-1]}"
 
 
 def test_each_batch_opens_its_own_session_unless_opened_explicitly(

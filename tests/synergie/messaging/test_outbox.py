@@ -10,8 +10,9 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from channels.base import DeliveryResult
+from channels.base import DeliveryResult, OutgoingEmail
 from channels.errors import PermanentDeliveryError, RecipientOptedOutError, TransientDeliveryError
+from channels.locmem import MemoryEmailBackend
 from models import (
     Campaign,
     Channel,
@@ -25,6 +26,7 @@ from models import (
 )
 from models.db import make_engine, write_transaction
 from synergie.messaging.outbox import (
+    _RECORD_SENT,
     claim,
     enqueue,
     message_key,
@@ -32,6 +34,7 @@ from synergie.messaging.outbox import (
     record_delivery,
     retry_delay,
 )
+from synergie.messaging.sending import SendPolicy, send_claimed
 from tests.factories import NOW, make_company, make_contact
 
 LEASE = timedelta(minutes=5)
@@ -163,6 +166,87 @@ def test_a_sent_message_moves_its_company_once(engine: sa.Engine) -> None:
     assert all(
         m.sent_at == NOW and m.provider_id == m.message_id and m.lease_until is None for m in sent
     )
+
+
+def test_a_batch_records_each_sent_message_completely_in_one_statement_on_postgresql(
+    engine: sa.Engine,
+) -> None:
+    """On PostgreSQL a sent message costs one statement outside any transaction block (no BEGIN,
+    no COMMIT: one round trip); on both databases every row, company and history line is written."""
+    campaign_id, rows = seed(engine, 9, companies=6)  # three companies have two contacts
+    stranger = rows[0] | {
+        "key": "prepared/no-company",
+        "campaign_id": campaign_id,
+        "company_id": None,
+    }
+    with engine.begin() as connection:
+        enqueue(
+            connection, [*rows, stranger | {"message_id": new_message_id("example.org")}], now=NOW
+        )
+    seen: list[tuple[str, bool]] = []
+
+    def watch(connection, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        driver = connection.connection.driver_connection
+        seen.append((statement, bool(getattr(driver, "autocommit", False))))
+
+    def build(_connection: sa.Connection, claimed: list) -> list[OutgoingEmail]:  # type: ignore[type-arg]
+        seen.clear()  # from here on: sending and recording only
+        return [OutgoingEmail(key=m.key, to=m.to_address, subject="Objet", text="Texte", html="<p>Texte</p>",
+                              message_id=m.message_id) for m in claimed]  # fmt: skip
+
+    backend = MemoryEmailBackend()
+    sa.event.listen(engine, "before_cursor_execute", watch)
+    try:
+        outcome = send_claimed(
+            engine=engine, backend=backend, channel=Channel.EMAIL, campaign_id=campaign_id, step=None,
+            limit=20, policy=SendPolicy(lease=LEASE, max_attempts=3, retry_base=BASE, actor="flow-run:y"),
+            now=lambda: NOW + timedelta(seconds=1), build=build,
+        )  # fmt: skip
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", watch)
+
+    assert outcome.claimed == 10 and outcome.statuses[MessageStatus.SENT] == 10
+    if engine.dialect.name == "postgresql":
+        assert len(seen) == 10 and all(autocommit for _, autocommit in seen), seen
+    with Session(engine) as session:
+        sent = session.exec(select(Message)).all()
+        history = session.exec(select(StageChange).order_by(StageChange.company_id)).all()
+        companies = session.exec(select(Company)).all()
+    assert all(m.status == MessageStatus.SENT and m.lease_until is None for m in sent)
+    assert all(m.sent_at == NOW + timedelta(seconds=1) and m.provider_id for m in sent)
+    assert {c.stage for c in companies} == {Stage.CONTACTED}
+    assert [h.company_id for h in history] == sorted(c.id for c in companies)  # once each
+    assert all(
+        (h.from_stage, h.to_stage, h.actor, h.at)
+        == (Stage.LISTED, Stage.CONTACTED, "flow-run:y", NOW + timedelta(seconds=1))
+        for h in history
+    )
+    addresses = {(m.company_id, f"message « s1 » envoyé à {m.to_address}") for m in sent}
+    assert all((h.company_id, h.why) in addresses for h in history)
+
+
+def test_recording_a_sent_message_finds_its_rows_by_primary_key_without_statistics(
+    engine: sa.Engine,
+) -> None:
+    """Just after an import, before any ANALYZE, the planner must not read every listed
+    company (or every row being sent) through the stage or status index to update one."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL planner question")
+    campaign_id, rows = seed(engine, 300)
+    with engine.begin() as connection:
+        enqueue(connection, rows, now=NOW)
+    claimed = claim_some(engine, campaign_id, 300)
+    message = claimed[150]
+    compiled = _RECORD_SENT._for(engine.dialect)
+    arguments = compiled.arguments({
+        "b_id": message.id, "b_now": NOW, "b_provider": "x", "b_company": message.company_id,
+        "b_from": "listed", "b_to": "contacted", "b_why": "w", "b_actor": "a",
+    })  # fmt: skip
+    with engine.connect() as connection:
+        plan = "\n".join(
+            row[0] for row in connection.exec_driver_sql("EXPLAIN " + compiled.sql, arguments)
+        )
+    assert "using message_pkey on message" in plan and "using company_pkey on company" in plan, plan
 
 
 def test_failures_retry_with_backoff_then_give_up_or_mark_the_address(engine: sa.Engine) -> None:
