@@ -189,19 +189,21 @@ def staff_router(
                     domain=settings.mail_from.rpartition("@")[2].strip("> ") or "localhost",
                     now=moment,
                 )  # fmt: skip
-                background.add_task(send_waiting_mail)
+                background.add_task(send_link_mail, f"connexion-{nonce}")
                 logger.info("sign-in link queued for staff %s", member.id)
             else:
                 logger.info("sign-in asked for an address that is not an active staff member")
         return render("equipe/connexion.html", prefix=PREFIX, csrf=csrf, sent=True)
 
-    def send_waiting_mail() -> None:
-        """Send the prepared e-mails waiting in the outbox (the sign-in link among them)."""
+    def send_link_mail(step: str) -> None:
+        """Send the one sign-in e-mail queued under ``step``, nothing else of the outbox."""
+        # Mailings, invitations and reminders leave from their flows (rate limits, triage):
+        # the portal's process never sends them.
         try:
             password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
             send_prepared(
                 engine=engine, backend=email_backend(settings, password=password),
-                channel=Channel.EMAIL, limit=100,
+                channel=Channel.EMAIL, step=step, limit=1,
                 policy=SendPolicy.from_settings(settings, actor="portal"), now=now,
             )  # fmt: skip
         except Exception:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,10 +16,12 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from models import Company, StaffMember, StaffSignIn, Stage
+from models import Channel, Company, Message, MessageStatus, StaffMember, StaffSignIn, Stage
+from models.db import write_transaction
 from portal.app import create_app
 from portal.events import ListingUploadedEvent
 from portal.staff import SESSION_COOKIE
+from synergie.messaging.sending import enqueue_prepared, prepared_email
 from synergie.settings import Settings
 from tests.factories import make_company, make_contact
 from tests.portal.conftest import Clock
@@ -44,11 +47,20 @@ class Office:
     prefect: list[bool] = field(default_factory=lambda: [False])
     uploads: list[ListingUploadedEvent] = field(default_factory=list)
 
-    def sign_in_link(self) -> str:
-        """The path of the newest sign-in link in the file outbox."""
-        mails = sorted(self.settings.outbox_dir.rglob("*.eml"), key=lambda p: p.stat().st_mtime)
-        assert mails, "no e-mail in the outbox"
-        message = email.message_from_bytes(mails[-1].read_bytes(), policy=email.policy.default)
+    read: set[Path] = field(default_factory=set)
+
+    def sign_in_link(self, *, timeout: float = 30) -> str:
+        """The path of the sign-in link in the next e-mail of the file outbox, waited for.
+
+        A real server sends it after its answer (a background task): poll until it is there.
+        """
+        deadline = time.monotonic() + timeout
+        while not (mails := sorted(set(self.settings.outbox_dir.rglob("*.eml")) - self.read)):
+            assert time.monotonic() < deadline, f"no new e-mail in the outbox after {timeout} s"
+            time.sleep(0.05)
+        assert len(mails) == 1, f"one sign-in e-mail expected, found {mails}"
+        self.read.add(mails[0])
+        message = email.message_from_bytes(mails[0].read_bytes(), policy=email.policy.default)
         body = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
         return re.search(r"https?://[^/\s]+(/equipe/entree/\S+)", body).group(1)  # type: ignore[union-attr]
 
@@ -106,6 +118,23 @@ def test_sign_in_by_the_emailed_link_opens_a_strict_session(office: Office) -> N
     again = office.client.post(path, follow_redirects=False)
     assert again.status_code == 400 and "déjà servi" in again.text
     assert office.sign_ins() == 1
+
+
+def test_the_portal_sends_the_sign_in_mail_and_nothing_else_of_the_outbox(office: Office) -> None:
+    # A prepared e-mail of a flow (a visit invitation) waits in the outbox, due now.
+    with write_transaction(office.engine) as connection:
+        enqueue_prepared(
+            connection, step="invitation-visite", recipient="contact:1", channel=Channel.EMAIL,
+            to_address="dirigeant@meunier.example", domain="example.org", now=office.clock(),
+            content=prepared_email(subject="Visite", text="Bonjour", html=""),
+        )  # fmt: skip
+    office.ask_link()
+    assert "/equipe/entree/" in office.sign_in_link()
+    assert len(list(office.settings.outbox_dir.rglob("*.eml"))) == 1
+    with Session(office.engine) as session:
+        rows = {m.step: m.status for m in session.exec(select(Message))}
+    assert rows.pop("invitation-visite") == MessageStatus.QUEUED  # left to its flow
+    assert list(rows.values()) == [MessageStatus.SENT]
 
 
 def test_unknown_address_gets_the_same_answer_and_no_mail(office: Office) -> None:
