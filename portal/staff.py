@@ -23,13 +23,23 @@ from fastapi import APIRouter, BackgroundTasks, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session, col, func, select
 
+from models.companies import is_correction, standing_moves
 from models.db import write_transaction
-from models.enums import Channel
+from models.enums import (
+    ANSWER_LABELS_FR,
+    STAGE_LABELS_FR,
+    Answer,
+    CallOutcome,
+    Channel,
+    Stage,
+)
 from models.tables import (
     CallTask,
     Company,
     Contact,
+    Meeting,
     Message,
+    Registration,
     StaffMember,
     StaffSignIn,
     StageChange,
@@ -38,6 +48,7 @@ from models.tables import (
 from portal.events import ListingUploadedEvent, emit_listing_uploaded, prefect_api_configured
 from portal.pages import PageRefused, Render
 from synergie import french
+from synergie.calls.lists import OUTCOME_LABELS_FR
 from synergie.listing.loader import import_listing
 from synergie.listing.reading import STAFF_BANDS, ListingFileError, ListingFilter
 from synergie.messaging.links import (
@@ -426,31 +437,38 @@ def staff_router(
                 def when(moment: datetime | None) -> str:
                     return french.short_moment(moment, tz) if moment else "—"
 
+                history = session.exec(
+                    select(StageChange)
+                    .where(col(StageChange.company_id) == company_id)
+                    .order_by(col(StageChange.at), col(StageChange.id))
+                ).all()
+                standing = {c.id for c in standing_moves(history)}
                 context: dict[str, Any] = {
                     "company": company,
+                    "stage_label": STAGE_LABELS_FR[Stage(company.stage)],
                     "contacts": list(session.exec(select(Contact).where(col(Contact.company_id) == company_id).order_by(col(Contact.id)))),
-                    "changes": [(when(c.at), c) for c in session.exec(select(StageChange).where(col(StageChange.company_id) == company_id).order_by(col(StageChange.at), col(StageChange.id)))],
+                    # Every change, corrections included (history is append-only); a move a
+                    # correction took back is marked as such.
+                    "changes": [
+                        (when(c.at), STAGE_LABELS_FR[Stage(c.from_stage)], STAGE_LABELS_FR[Stage(c.to_stage)],
+                         c, not is_correction(c) and c.id not in standing)
+                        for c in history
+                    ],
                     "messages": [(when(m.sent_at or m.created_at), m) for m in session.exec(select(Message).where(col(Message.company_id) == company_id).order_by(col(Message.created_at)))],
-                    "calls": [(when(t.logged_at), t) for t in session.exec(select(CallTask).where(col(CallTask.company_id) == company_id).order_by(col(CallTask.id)))],
+                    "calls": [(when(t.logged_at), OUTCOME_LABELS_FR[CallOutcome(t.outcome)] if t.outcome else "à faire", t) for t in session.exec(select(CallTask).where(col(CallTask.company_id) == company_id).order_by(col(CallTask.id)))],
                     "visits": [(when(v.starts_at), v) for v in session.exec(select(Visit).where(col(Visit.company_id) == company_id).order_by(col(Visit.starts_at)))],
-                    "meetings": _meetings(session, company_id, when),
+                    "meetings": [
+                        (when(m.starts_at), m.title, ANSWER_LABELS_FR[Answer(r.status)])
+                        for r, m in session.exec(
+                            select(Registration, Meeting)
+                            .join(Meeting, col(Meeting.id) == col(Registration.meeting_id))
+                            .where(col(Registration.company_id) == company_id)
+                            .order_by(col(Meeting.starts_at))
+                        )
+                    ],
                 }  # fmt: skip
                 return page("equipe/entreprise.html", member, nonce, **context)
         except PageRefused as refused:
             return refused.page(render)
 
     return router
-
-
-def _meetings(
-    session: Session, company_id: int, when: Callable[[datetime | None], str]
-) -> list[tuple[str, str]] | None:
-    """The company's meeting registrations when the meetings tables exist (None otherwise)."""
-    inspector = sa.inspect(session.connection())
-    if not inspector.has_table("meeting_registration") or not inspector.has_table("meeting"):
-        return None
-    rows = session.execute(sa.text(
-        "SELECT m.starts_at, r.status FROM meeting_registration r JOIN meeting m ON m.id = r.meeting_id "
-        "WHERE r.company_id = :company ORDER BY m.starts_at"
-    ), {"company": company_id}).all()  # fmt: skip
-    return [(str(starts_at), str(status)) for starts_at, status in rows]

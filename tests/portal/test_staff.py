@@ -16,11 +16,24 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from models import Channel, Company, Message, MessageStatus, StaffMember, StaffSignIn, Stage
+from models import (
+    Answer,
+    CallOutcome,
+    Channel,
+    Company,
+    Meeting,
+    Message,
+    MessageStatus,
+    Registration,
+    StaffMember,
+    StaffSignIn,
+    Stage,
+)
 from models.db import write_transaction
 from portal.app import create_app
 from portal.events import ListingUploadedEvent
 from portal.staff import SESSION_COOKIE
+from synergie.calls.outcomes import correct_call, log_call
 from synergie.messaging.sending import enqueue_prepared, prepared_email
 from synergie.settings import Settings
 from tests.factories import make_company, make_contact
@@ -227,22 +240,38 @@ def test_upload_goes_through_prefect_when_an_api_is_configured(office: Office) -
 
 
 def test_a_company_page_shows_its_file(office: Office) -> None:
+    moment = office.clock()
     with Session(office.engine) as session:
         company = make_company(
             session, stage=Stage.CONTACTED, name="Fromagerie Brun", name_key="fromagerie brun"
         )
         make_contact(session, company, phone="+33639980101", name="Léa Brun")
+        # A call noted "refused" by mistake, then corrected to "interested".
+        logged = log_call(session=session, company=company, outcome=CallOutcome.REFUSED, on=None,
+                          notes="Pas le temps", actor="caller:1", now=moment, call_minutes=15)  # fmt: skip
+        correct_call(session=session, task=logged.task, outcome=CallOutcome.INTERESTED, on=None,
+                     notes="Visite en janvier", actor="caller:1",
+                     now=moment + timedelta(minutes=4), call_minutes=15)  # fmt: skip
+        meeting = Meeting(uid="m-1@test", title="Rencontre de janvier", place="Nuits",
+                          starts_at=moment + timedelta(days=40), ends_at=moment + timedelta(days=40, hours=2))  # fmt: skip
+        session.add(meeting)
+        session.flush()
+        session.add(Registration(meeting_id=meeting.id, company_id=company.id,  # type: ignore[arg-type]
+                                 status=Answer.REGISTERED, people=2))  # fmt: skip
         session.commit()
         company_id = company.id
     office.sign_in()
     page = office.client.get(f"/equipe/entreprise/{company_id}")
     assert page.status_code == 200
-    assert (
-        "Fromagerie Brun" in page.text
-        and "Léa Brun" in page.text
-        and "tel:+33639980101" in page.text
-    )
-    assert "Historique des étapes" in page.text and "Visites" in page.text
+    text = page.text
+    assert "Fromagerie Brun" in text and "Léa Brun" in text and "tel:+33639980101" in text
+    assert "Étape : <strong>appelée</strong>" in text  # the corrected state
+    # The whole history, the mistake included, marked as taken back.
+    assert "<s>contactée → a décliné</s> (corrigé)" in text
+    assert "correction : appel noté « refus » par erreur, corrigé en « intéressé" in text
+    assert text.index("(corrigé)") < text.index("appel : intéressé")
+    assert "intéressé (prêt pour une visite)" in text and "Visite en janvier" in text
+    assert "Rencontre de janvier : inscrite" in text and "Visites" in text
     assert (
         office.client.get("/equipe/?q=fromagerie").text.count(f"/equipe/entreprise/{company_id}")
         == 1
