@@ -4,7 +4,8 @@ Sign-in: the link (``STAFF_SIGN_IN`` token: staff id + random nonce, 15 minutes)
 confirmation page whose POST uses it; a ``staff_sign_in`` row, unique on the nonce, makes it
 single use. The session cookie (``STAFF_SESSION`` token naming the same nonce) is HttpOnly,
 SameSite=Strict, Secure when the portal is served over HTTPS; signing out ends the row, so
-the cookie is dead everywhere. Every form carries a CSRF token derived from the nonce.
+the cookie is dead everywhere. Every form carries a CSRF token: derived from the nonce once
+signed in; before that (the e-mail form, the link's button), a random one doubled in a cookie.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ logger = logging.getLogger(__name__)
 
 PREFIX = "/equipe"
 SESSION_COOKIE = "synergie_equipe"
+_FORM_COOKIE = "synergie_csrf"  # the CSRF token of the forms shown before a session exists
 _UPLOAD_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm")
 _MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 _REJECTS_NAME = re.compile(r"rejets-[A-Za-z0-9._-]+\.csv\Z")
@@ -153,14 +155,24 @@ def staff_router(
 
     # --- signing in -------------------------------------------------------------------------
 
+    def before_session_form(name: str, **context: Any) -> HTMLResponse:
+        """A form shown before any session: its CSRF token is also set as a cookie (double submit)."""
+        token = secrets.token_urlsafe(24)
+        answer = render(name, prefix=PREFIX, csrf=token, **context)
+        answer.set_cookie(_FORM_COOKIE, token, httponly=True, secure=secure, samesite="strict",
+                          path=PREFIX)  # fmt: skip
+        return answer
+
+    def check_before_session_csrf(request: Request, sent: str) -> None:
+        expected = request.cookies.get(_FORM_COOKIE, "")
+        if not sent or not expected or not hmac.compare_digest(sent, expected):
+            logger.warning("sign-in form refused: CSRF token missing or wrong")
+            raise _csrf_refused()
+
     @router.get("/connexion", response_class=HTMLResponse)
     def sign_in_form() -> HTMLResponse:
         """Ask for the staff member's e-mail address."""
-        token = secrets.token_urlsafe(24)
-        answer = render("equipe/connexion.html", prefix=PREFIX, csrf=token, sent=False)
-        answer.set_cookie("synergie_csrf", token, httponly=True, secure=secure, samesite="strict",
-                          path=PREFIX)  # fmt: skip
-        return answer
+        return before_session_form("equipe/connexion.html", sent=False)
 
     @router.post("/connexion", response_class=HTMLResponse)
     def send_sign_in_link(
@@ -170,9 +182,10 @@ def staff_router(
         csrf: Annotated[str, Form()] = "",
     ) -> HTMLResponse:
         """E-mail a one-time sign-in link to an active staff member; the same answer for anyone."""
-        expected = request.cookies.get("synergie_csrf", "")
-        if not csrf or not expected or not hmac.compare_digest(csrf, expected):
-            return _csrf_refused().page(render)
+        try:
+            check_before_session_csrf(request, csrf)
+        except PageRefused as refused:
+            return refused.page(render)
         address = email.strip().lower()
         moment = now()
         with write_transaction(engine) as connection:
@@ -247,13 +260,16 @@ def staff_router(
                 raise _bad_link(_USED)
         except PageRefused as refused:
             return refused.page(render)
-        return render("equipe/entree.html", prefix=PREFIX)
+        return before_session_form("equipe/entree.html")
 
     @router.post("/entree/{token}")
-    def sign_in(token: str) -> Response:
+    def sign_in(token: str, request: Request, csrf: Annotated[str, Form()] = "") -> Response:
         """Use the one-time link: record it, open the session, go to the staff home page."""
         try:
             staff_id, nonce = sign_in_claims(token)
+            if used(nonce):  # a used or expired link says so first; the insert still decides
+                raise _bad_link(_USED)
+            check_before_session_csrf(request, csrf)
             moment = now()
             expires = moment + timedelta(hours=settings.staff_session_hours)
             try:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from httpx import Response
 from sqlmodel import Session, select
 
 from models import (
@@ -83,11 +84,16 @@ class Office:
         answer = self.client.post("/equipe/connexion", data={"email": address, "csrf": csrf})
         assert answer.status_code == 200 and "lien de connexion vient" in answer.text
 
+    def use_link(self, path: str) -> Response:
+        """Open the sign-in link and press its button, as staff do."""
+        page = self.client.get(path)
+        assert "Me connecter" in page.text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        return self.client.post(path, data={"csrf": csrf}, follow_redirects=False)
+
     def sign_in(self) -> str:
         self.ask_link()
-        path = self.sign_in_link()
-        assert "Me connecter" in self.client.get(path).text
-        answer = self.client.post(path, follow_redirects=False)
+        answer = self.use_link(self.sign_in_link())
         assert answer.status_code == 303
         home = self.client.get("/equipe/")
         assert home.status_code == 200
@@ -120,7 +126,7 @@ def office(engine: sa.Engine, settings: Settings) -> Iterator[Office]:
 def test_sign_in_by_the_emailed_link_opens_a_strict_session(office: Office) -> None:
     office.ask_link()
     path = office.sign_in_link()
-    answer = office.client.post(path, follow_redirects=False)
+    answer = office.use_link(path)
     cookie = answer.headers["set-cookie"]
     assert cookie.startswith(f"{SESSION_COOKIE}=")
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/equipe" in cookie
@@ -128,9 +134,21 @@ def test_sign_in_by_the_emailed_link_opens_a_strict_session(office: Office) -> N
     assert "Claire Martin" in office.client.get("/equipe/").text
     # The link served once: a second use is refused, the session count unchanged.
     office.client.cookies.clear()
-    again = office.client.post(path, follow_redirects=False)
+    assert "déjà servi" in office.client.get(path).text
+    again = office.client.post(path, data={"csrf": "x"}, follow_redirects=False)
     assert again.status_code == 400 and "déjà servi" in again.text
     assert office.sign_ins() == 1
+
+
+def test_the_sign_in_button_without_its_csrf_token_opens_nothing(office: Office) -> None:
+    office.ask_link()
+    path = office.sign_in_link()
+    assert "Me connecter" in office.client.get(path).text  # sets the form's cookie
+    for data in ({}, {"csrf": "pas-le-bon"}):
+        answer = office.client.post(path, data=data, follow_redirects=False)
+        assert answer.status_code == 403 and "Formulaire expiré" in answer.text
+    assert office.sign_ins() == 0 and SESSION_COOKIE not in office.client.cookies
+    assert office.use_link(path).status_code == 303  # the link itself is still good
 
 
 def test_the_portal_sends_the_sign_in_mail_and_nothing_else_of_the_outbox(office: Office) -> None:
@@ -159,7 +177,7 @@ def test_an_expired_link_is_refused(office: Office) -> None:
     office.ask_link()
     path = office.sign_in_link()
     office.clock.now += timedelta(minutes=office.settings.staff_sign_in_minutes, seconds=1)
-    answer = office.client.post(path, follow_redirects=False)
+    answer = office.client.post(path, data={"csrf": "x"}, follow_redirects=False)
     assert answer.status_code == 400 and "expiré" in answer.text and "a été modifié" in answer.text
     assert office.sign_ins() == 0 and SESSION_COOKIE not in office.client.cookies
 
