@@ -29,15 +29,18 @@ from models.db import write_transaction
 from models.enums import (
     ANSWER_LABELS_FR,
     STAGE_LABELS_FR,
+    UPLOAD_STATUS_LABELS_FR,
     Answer,
     CallOutcome,
     Channel,
     Stage,
+    UploadStatus,
 )
 from models.tables import (
     CallTask,
     Company,
     Contact,
+    ListingUpload,
     Meeting,
     Message,
     Registration,
@@ -50,8 +53,8 @@ from portal.events import ListingUploadedEvent, emit_listing_uploaded, prefect_a
 from portal.pages import PageRefused, Render
 from synergie import french
 from synergie.calls.lists import OUTCOME_LABELS_FR
-from synergie.listing.loader import import_listing
 from synergie.listing.reading import STAFF_BANDS, ListingFileError, ListingFilter
+from synergie.listing.uploads import import_recorded, record_upload
 from synergie.messaging.links import (
     STAFF_CSRF,
     STAFF_SESSION,
@@ -73,7 +76,6 @@ SESSION_COOKIE = "synergie_equipe"
 _FORM_COOKIE = "synergie_csrf"  # the CSRF token of the forms shown before a session exists
 _UPLOAD_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm")
 _MAX_UPLOAD_BYTES = 200 * 1024 * 1024
-_REJECTS_NAME = re.compile(r"rejets-[A-Za-z0-9._-]+\.csv\Z")
 
 
 def _sign_in_required() -> PageRefused:
@@ -322,7 +324,7 @@ def staff_router(
 
     @router.get("/", response_class=HTMLResponse)
     def home(request: Request, q: str = "") -> HTMLResponse:
-        """The staff home: upload a listing, find a company."""
+        """The staff home: upload a listing, the last uploads, find a company."""
         try:
             member, nonce = staff_of(request)
         except PageRefused as refused:
@@ -337,7 +339,19 @@ def staff_router(
                                   func.lower(col(Company.name)).contains(q.strip().lower())))
                     .order_by(col(Company.name)).limit(50)
                 ))  # fmt: skip
-        return page("equipe/accueil.html", member, nonce, q=q, found=found, bands=STAFF_BANDS)
+        with Session(engine) as session:
+            recent = [
+                (upload, french.short_moment(upload.uploaded_at, settings.tz), who,
+                 UPLOAD_STATUS_LABELS_FR[UploadStatus(upload.status)])
+                for upload, who in session.exec(
+                    select(ListingUpload, StaffMember.name)
+                    .join(StaffMember, col(StaffMember.id) == col(ListingUpload.staff_id))
+                    .order_by(col(ListingUpload.uploaded_at).desc(), col(ListingUpload.id).desc())
+                    .limit(10)
+                )
+            ]  # fmt: skip
+        return page("equipe/accueil.html", member, nonce, q=q, found=found, bands=STAFF_BANDS,
+                    recent=recent)  # fmt: skip
 
     @router.get("/import", response_class=HTMLResponse)
     def upload_form(request: Request) -> HTMLResponse:
@@ -348,7 +362,7 @@ def staff_router(
             return refused.page(render)
         return page("equipe/import.html", member, nonce, bands=STAFF_BANDS)
 
-    @router.post("/import", response_class=HTMLResponse)
+    @router.post("/import")
     def upload(
         request: Request,
         fichier: Annotated[UploadFile, File()],
@@ -358,8 +372,9 @@ def staff_router(
         tranche: Annotated[str, Form()] = "",
         fermes: Annotated[str, Form()] = "",
         essai: Annotated[str, Form()] = "",
-    ) -> HTMLResponse:
-        """Keep the file under the data directory, then import it (here, or through Prefect)."""
+    ) -> Response:
+        """Keep and record the file under the data directory, import it (here, or through
+        Prefect), and send staff to the upload's page."""
         try:
             member, nonce = staff_of(request)
             check_csrf(nonce, csrf)
@@ -395,46 +410,80 @@ def staff_router(
                     out.write(chunk)
             dry_run = bool(essai)
             logger.info("staff %s uploaded %s (%d bytes)", member.id, kept.name, size)
-            if prefect_api():
-                event = ListingUploadedEvent(
-                    path=str(kept.resolve()), staff_id=member.id, occurred=moment,  # type: ignore[arg-type]
-                    communes=tuple(sorted(listing_filter.communes)),
-                    naf_prefixes=listing_filter.naf_prefixes, min_staff_band=tranche,
-                    include_closed=listing_filter.include_closed, dry_run=dry_run,
-                )  # fmt: skip
-                if emit_upload(event):
-                    return page("equipe/import-lance.html", member, nonce, file_name=name)
-                logger.warning("upload event not taken: importing %s in the portal", kept.name)
-            try:
-                report = import_listing(
-                    engine=engine, path=kept, listing_filter=listing_filter,
-                    rejects_dir=settings.reports_dir, now=moment, dry_run=dry_run,
-                )  # fmt: skip
-            except ListingFileError as exc:
-                raise PageRefused(400, "Fichier illisible", str(exc)) from exc
+            upload_id = record_upload(engine, staff_id=member.id, file_name=name,  # type: ignore[arg-type]
+                                      stored_path=kept, dry_run=dry_run, now=moment)  # fmt: skip
         except PageRefused as refused:
             return refused.page(render)
-        rejects = Path(report.rejects_path).name if report.rejects_path else ""
-        return page(
-            "equipe/import-bilan.html",
-            member,
-            nonce,
-            file_name=name,
-            report=report,
-            rejects=rejects,
-        )
-
-    @router.get("/rejets/{name}")
-    def rejects_file(request: Request, name: str) -> Response:
-        """Download a rejects file of the reports directory."""
+        result = RedirectResponse(f"{PREFIX}/imports/{upload_id}", status_code=303)
+        if prefect_api():
+            event = ListingUploadedEvent(
+                path=str(kept.resolve()), staff_id=member.id, occurred=moment,  # type: ignore[arg-type]
+                communes=tuple(sorted(listing_filter.communes)),
+                naf_prefixes=listing_filter.naf_prefixes, min_staff_band=tranche,
+                include_closed=listing_filter.include_closed, dry_run=dry_run,
+            )  # fmt: skip
+            if emit_upload(event):
+                return result
+            logger.warning("upload event not taken: importing %s in the portal", kept.name)
         try:
-            staff_of(request)
-            path = settings.reports_dir / name
-            if not _REJECTS_NAME.match(name) or not path.is_file():
-                raise PageRefused(404, "Fichier introuvable", "Ce fichier des rejets n'existe pas.")
+            import_recorded(
+                engine=engine, path=kept, listing_filter=listing_filter,
+                rejects_dir=settings.reports_dir, now=moment, dry_run=dry_run,
+            )  # fmt: skip
+        except ListingFileError:
+            pass  # recorded on the upload, in French, for its page
+        except Exception:
+            logger.exception("importing upload %s failed", upload_id)
+        return result
+
+    def upload_of(request: Request, upload_id: int) -> tuple[StaffMember, str, ListingUpload]:
+        member, nonce = staff_of(request)
+        with Session(engine) as session:
+            upload = session.get(ListingUpload, upload_id)
+        if upload is None:
+            raise PageRefused(404, "Importation introuvable", "Aucune importation n'a ce numéro.")
+        return member, nonce, upload
+
+    def rejects_file_of(upload: ListingUpload) -> Path | None:
+        """The upload's rejects file, only if it is a file under the data directory."""
+        if not upload.rejects_path:
+            return None
+        path = Path(upload.rejects_path).resolve()
+        if not path.is_relative_to(settings.data_dir.resolve()) or not path.is_file():
+            return None
+        return path
+
+    @router.get("/imports/{upload_id}", response_class=HTMLResponse)
+    def upload_result(request: Request, upload_id: int) -> HTMLResponse:
+        """An upload's import: « en cours » (the page refreshes itself), then its result."""
+        try:
+            member, nonce, upload = upload_of(request, upload_id)
         except PageRefused as refused:
             return refused.page(render)
-        return FileResponse(path, media_type="text/csv; charset=utf-8", filename=name,
+        status = UploadStatus(upload.status)
+        return page(
+            "equipe/import-bilan.html", member, nonce, upload=upload,
+            pending=status in (UploadStatus.QUEUED, UploadStatus.RUNNING),
+            status_label=UPLOAD_STATUS_LABELS_FR[status],
+            uploaded=french.short_moment(upload.uploaded_at, settings.tz),
+            rejects=rejects_file_of(upload) is not None,
+            # The reason names the file as staff named it, not as it is kept.
+            error=(upload.error or "").replace(Path(upload.stored_path).name, upload.file_name),
+        )  # fmt: skip
+
+    @router.get("/imports/{upload_id}/rejets")
+    def rejects_file(request: Request, upload_id: int) -> Response:
+        """Download an upload's rejects file (its path comes from the database, never the request)."""
+        try:
+            _member, _nonce, upload = upload_of(request, upload_id)
+            path = rejects_file_of(upload)
+            if path is None:
+                raise PageRefused(
+                    404, "Fichier introuvable", "Cette importation n'a pas de fichier des rejets."
+                )
+        except PageRefused as refused:
+            return refused.page(render)
+        return FileResponse(path, media_type="text/csv; charset=utf-8", filename=path.name,
                             headers={"Cache-Control": "no-store"})  # fmt: skip
 
     @router.get("/entreprise/{company_id}", response_class=HTMLResponse)

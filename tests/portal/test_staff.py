@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import html
 import re
 import time
 import warnings
@@ -22,6 +23,7 @@ from models import (
     CallOutcome,
     Channel,
     Company,
+    ListingUpload,
     Meeting,
     Message,
     MessageStatus,
@@ -29,10 +31,11 @@ from models import (
     StaffMember,
     StaffSignIn,
     Stage,
+    UploadStatus,
 )
 from models.db import write_transaction
 from portal.app import create_app
-from portal.events import ListingUploadedEvent
+from portal.events import ListingUploadedEvent, listing_uploaded_event_fields
 from portal.staff import SESSION_COOKIE
 from synergie.calls.outcomes import correct_call, log_call
 from synergie.messaging.sending import enqueue_prepared, prepared_email
@@ -217,15 +220,67 @@ def test_upload_imports_in_process_and_offers_the_rejects(office: Office) -> Non
     answer = office.client.post("/equipe/import", data={"csrf": csrf},
                                 files={"fichier": ("liste.csv", LISTING.encode())})  # fmt: skip
     assert answer.status_code == 200 and "Bilan de l" in answer.text
-    link = re.search(r'href="(/equipe/rejets/[^"]+)"', answer.text).group(1)  # type: ignore[union-attr]
+    assert re.search(r"/equipe/imports/\d+\Z", str(answer.url))
+    assert 'http-equiv="refresh"' not in answer.text  # done: no more refreshing
+    assert "SIRET invalide" in answer.text  # the rejected row's reason, on the page
+    link = re.search(r'href="(/equipe/imports/\d+/rejets)"', answer.text).group(1)  # type: ignore[union-attr]
     rejects = office.client.get(link)
     assert rejects.status_code == 200 and "Siret faux" in rejects.text
     with Session(office.engine) as session:
         names = sorted(c.name for c in session.exec(select(Company)))
+        upload = session.exec(select(ListingUpload)).one()
     assert names == ["Scierie Vallet", "Tonnellerie Meunier"]
+    assert (upload.status, upload.created, upload.rejected) == (UploadStatus.DONE, 2, 1)
     kept = list((office.settings.data_dir / "uploads").iterdir())
     assert len(kept) == 1 and kept[0].read_text() == LISTING
+    assert upload.stored_path == str(kept[0].resolve())
+    # The staff home lists it, with its result.
+    home = office.client.get("/equipe/").text
+    assert "Dernières listes déposées" in home and f'href="/equipe/imports/{upload.id}"' in home
+    assert "2 nouvelles" in home and "Claire Martin" in home
+    # Staff only: without the session neither the page nor the file.
+    cookies = dict(office.client.cookies)
+    office.client.cookies.clear()
+    assert office.client.get(link).status_code == 401
+    assert office.client.get(f"/equipe/imports/{upload.id}").status_code == 401
+    for name, value in cookies.items():
+        office.client.cookies.set(name, value, path="/equipe")
+    assert office.client.get(link).status_code == 200
+
+
+def test_the_rejects_file_is_served_only_from_under_the_data_directory(
+    office: Office, tmp_path: Path
+) -> None:
+    csrf = office.sign_in()
+    office.client.post("/equipe/import", data={"csrf": csrf},
+                       files={"fichier": ("liste.csv", LISTING.encode())})  # fmt: skip
+    outside = tmp_path / "ailleurs.csv"
+    outside.write_text("secret\n")
+    with write_transaction(office.engine) as connection:
+        connection.execute(sa.update(ListingUpload).values(rejects_path=str(outside)))
+    with Session(office.engine) as session:
+        upload_id = session.exec(select(ListingUpload.id)).one()
+    page = office.client.get(f"/equipe/imports/{upload_id}")
+    assert page.status_code == 200 and "Télécharger le fichier des rejets" not in page.text
+    answer = office.client.get(f"/equipe/imports/{upload_id}/rejets")
+    assert answer.status_code == 404 and "secret" not in answer.text
+    assert office.client.get("/equipe/imports/999/rejets").status_code == 404
     assert office.client.get("/equipe/rejets/..%2Fsynergie.db").status_code == 404
+
+
+def test_an_unreadable_upload_shows_its_french_error(office: Office) -> None:
+    csrf = office.sign_in()
+    answer = office.client.post("/equipe/import", data={"csrf": csrf},
+                                files={"fichier": ("liste.xlsx", b"ceci n'est pas un classeur")})  # fmt: skip
+    assert answer.status_code == 200 and "Importation échouée" in answer.text
+    with Session(office.engine) as session:
+        upload = session.exec(select(ListingUpload)).one()
+        assert session.exec(select(Company)).all() == []
+    assert upload.status == UploadStatus.FAILED and upload.error
+    shown = html.unescape(answer.text)
+    assert "l'en-tête n'a qu'une colonne" in upload.error
+    assert upload.error.replace(Path(upload.stored_path).name, "liste.xlsx") in shown
+    assert "Traceback" not in answer.text
 
 
 def test_upload_of_an_xlsx_workbook(office: Office, tmp_path: Path) -> None:
@@ -245,16 +300,51 @@ def test_upload_of_an_xlsx_workbook(office: Office, tmp_path: Path) -> None:
     assert sirets == ["35600000000048", "73282932000074"]
 
 
-def test_upload_goes_through_prefect_when_an_api_is_configured(office: Office) -> None:
+def _run_as_the_trigger_would(event: ListingUploadedEvent) -> object:
+    """Run the import-listing flow with the parameters UPLOAD_TRIGGER draws from the event."""
+    from deployments.definitions import UPLOAD_TRIGGER
+    from flows.import_listing import ImportListingParams, import_listing
+
+    payload = listing_uploaded_event_fields(event)["payload"]
+    templates = UPLOAD_TRIGGER.parameters["params"]  # type: ignore[index]
+    params = {
+        name: payload[re.fullmatch(r"\{\{ event\.payload\.(\w+) \}\}", template).group(1)]  # type: ignore[union-attr]
+        for name, template in templates.items()
+    }
+    return import_listing(ImportListingParams(**params), return_state=True)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_upload_goes_through_prefect_and_its_page_shows_the_run_result(office: Office) -> None:
     office.prefect[0] = True
     csrf = office.sign_in()
     answer = office.client.post("/equipe/import", data={"csrf": csrf, "communes": "21295"},
                                 files={"fichier": ("liste.csv", LISTING.encode())})  # fmt: skip
-    assert "Importation lancée" in answer.text
+    assert answer.status_code == 200 and "Importation en cours" in answer.text
+    assert '<meta http-equiv="refresh" content="5">' in answer.text
+    page = str(answer.url).removeprefix(str(office.client.base_url))
+    assert f'href="{page}"' in answer.text  # a plain refresh link
     assert [Path(e.path).read_text() for e in office.uploads] == [LISTING]
     assert office.uploads[0].communes == ("21295",)
     with Session(office.engine) as session:
         assert session.exec(select(Company)).all() == []
+    # The deployment's run, started by the trigger, records its outcome for the page.
+    state = _run_as_the_trigger_would(office.uploads[0])
+    assert state.is_completed()  # type: ignore[attr-defined]
+    done = office.client.get(page)
+    assert "Bilan de l" in done.text and 'http-equiv="refresh"' not in done.text
+    link = re.search(r'href="(/equipe/imports/\d+/rejets)"', done.text).group(1)  # type: ignore[union-attr]
+    assert "Siret faux" in office.client.get(link).text
+    with Session(office.engine) as session:
+        assert len(session.exec(select(Company)).all()) == 2
+    # A file gone before its run: the run fails, the page says why in French.
+    answer = office.client.post("/equipe/import", data={"csrf": csrf},
+                                files={"fichier": ("autre.csv", LISTING.encode())})  # fmt: skip
+    Path(office.uploads[1].path).unlink()
+    state = _run_as_the_trigger_would(office.uploads[1])
+    assert state.is_failed()  # type: ignore[attr-defined]
+    failed = office.client.get(str(answer.url).removeprefix(str(office.client.base_url)))
+    assert "Importation échouée" in failed.text and "introuvable" in failed.text
 
 
 def test_a_company_page_shows_its_file(office: Office) -> None:
