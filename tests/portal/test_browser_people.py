@@ -196,6 +196,10 @@ def test_staff_sign_in_upload_and_rejects(site: Site, browser: Browser, tmp_path
         saved = tmp_path / "rejets.csv"
         download.value.save_as(saved)
         assert "Siret faux" in saved.read_text(encoding="utf-8-sig")
+        # The staff home lists the upload, and leads back to its result.
+        page.goto(f"{site.base}/equipe/")
+        page.get_by_role("link", name="« entreprises.csv »").click()
+        assert page.get_by_role("heading", name="Bilan de l'importation").is_visible()
         # The used link is refused, in French, and opens nothing.
         page.goto(link)
         assert "déjà servi" in page.get_by_role("alert").inner_text()
