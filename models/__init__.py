@@ -3,6 +3,7 @@
 from models.enums import (
     ANSWER_LABELS_FR,
     STAGE_LABELS_FR,
+    UPLOAD_STATUS_LABELS_FR,
     Activity,
     Answer,
     CallOutcome,
@@ -17,6 +18,7 @@ from models.enums import (
     SuppressionSource,
     SynergyKind,
     SynergyStatus,
+    UploadStatus,
     VisitStatus,
 )
 from models.inventory import (
@@ -37,6 +39,7 @@ from models.tables import (
     Campaign,
     Company,
     Contact,
+    ListingUpload,
     MailboxMail,
     Meeting,
     Message,
@@ -77,6 +80,9 @@ __all__ = [
     "Partstat",
     "StaffMember",
     "StaffSignIn",
+    "ListingUpload",
+    "UploadStatus",
+    "UPLOAD_STATUS_LABELS_FR",
     "TimeEntry",
     "Visit",
     "VisitStatus",

@@ -94,3 +94,71 @@ def move_company(
     session.flush()
     session.refresh(company)
     return change
+
+
+# --- corrections: history is append-only ---------------------------------------------------
+
+# The ``why`` of a change that takes back an earlier one recorded by mistake.
+CORRECTION = "correction : "
+
+
+def is_correction(change: StageChange) -> bool:
+    """Whether ``change`` takes back an earlier move (rather than moving the company on)."""
+    return change.why.startswith(CORRECTION)
+
+
+def standing_moves(changes: Sequence[StageChange]) -> list[StageChange]:
+    """The moves of one company's history (oldest first) that no correction took back.
+
+    A correction from B to A cancels the latest standing move from A to B before it; the
+    corrections themselves are not moves of the pipeline and are left out.
+    """
+    standing: list[StageChange] = []
+    for change in changes:
+        if not is_correction(change):
+            standing.append(change)
+            continue
+        for index in range(len(standing) - 1, -1, -1):
+            move = standing[index]
+            if (move.from_stage, move.to_stage) == (change.to_stage, change.from_stage):
+                del standing[index]
+                break
+    return standing
+
+
+def take_back_move(
+    *,
+    session: Session,
+    company: Company,
+    change: StageChange,
+    why: str,
+    actor: str,
+    now: datetime,
+) -> StageChange:
+    """Return ``company`` to the stage ``change`` moved it from, recorded as a new change.
+
+    Nothing is erased: the history shows the mistaken move, then this correction. The stage
+    machine is not asked (a move back is not a step of the pipeline): this only ever restores
+    the stage the company held just before ``change``, which must be its latest move.
+    Raises StageConflict when the company is no longer where ``change`` left it.
+    """
+    current, back = Stage(change.to_stage), Stage(change.from_stage)
+    result = session.execute(
+        sa.update(Company)
+        .where(col(Company.id) == company.id, col(Company.stage) == current)
+        .values(stage=back, updated_at=now)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise StageConflict(f"l'étape de {company.name} a changé entre-temps ; réessayez")
+    correction = StageChange(
+        company_id=company.id,  # type: ignore[arg-type]
+        from_stage=current,
+        to_stage=back,
+        at=now,
+        why=f"{CORRECTION}{why}"[:1000],
+        actor=actor,
+    )
+    session.add(correction)
+    session.flush()
+    session.refresh(company)
+    return correction

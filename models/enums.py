@@ -191,6 +191,23 @@ class SynergyKind(StrEnum):
     POOLING = "pooling"
 
 
+class UploadStatus(StrEnum):
+    """Where a listing uploaded on the staff portal stands."""
+
+    QUEUED = "queued"  # kept, its import not started yet (waiting for the Prefect run)
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+UPLOAD_STATUS_LABELS_FR: dict[UploadStatus, str] = {
+    UploadStatus.QUEUED: "en attente",
+    UploadStatus.RUNNING: "en cours",
+    UploadStatus.DONE: "terminée",
+    UploadStatus.FAILED: "échouée",
+}
+
+
 def enum_column(enum: type[StrEnum], constraint: str, length: int = 32) -> sa.Enum:
     """An Enum column storing the member *value*, validated, with a CHECK named ``constraint``.
 

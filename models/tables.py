@@ -25,6 +25,7 @@ from models.enums import (
     SuppressionSource,
     SynergyKind,
     SynergyStatus,
+    UploadStatus,
     VisitStatus,
     enum_column,
 )
@@ -294,6 +295,40 @@ class StaffSignIn(SQLModel, table=True):
     used_at: datetime = Field(sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ListingUpload(SQLModel, table=True):
+    """A listing staff uploaded on the portal, and what its import did.
+
+    The import (in the portal's process, or the ``import-listing`` run its event started) finds
+    the row by ``stored_path``, the file kept under the data directory, and writes its outcome
+    here, so the portal can show it to staff who cannot reach Prefect.
+    """
+
+    __tablename__ = "listing_upload"
+    __table_args__ = (sa.UniqueConstraint("stored_path", name="uq_listing_upload_stored_path"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    staff_id: int = Field(foreign_key="staff_member.id", index=True)
+    file_name: str = Field(max_length=300)  # as staff named it
+    stored_path: str = Field(max_length=1000)  # absolute, under the data directory
+    dry_run: bool = False
+    status: UploadStatus = Field(
+        default=UploadStatus.QUEUED, sa_type=enum_column(UploadStatus, "ck_listing_upload_status")
+    )
+    kind: str | None = Field(default=None, max_length=20)
+    rows_read: int = 0
+    filtered_out: int = 0
+    created: int = 0
+    updated: int = 0
+    rejected: int = 0
+    # The first rejected rows, for the page: [[line, French reason], ...].
+    rejections: list[list[Any]] = Field(default_factory=list, sa_type=sa.JSON)
+    rejects_path: str | None = Field(default=None, max_length=1000)
+    error: str | None = Field(default=None, max_length=2000)  # French, for staff
+    uploaded_at: datetime = Field(sa_type=UTCDateTime)
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Visit(SQLModel, table=True):

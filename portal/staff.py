@@ -4,7 +4,8 @@ Sign-in: the link (``STAFF_SIGN_IN`` token: staff id + random nonce, 15 minutes)
 confirmation page whose POST uses it; a ``staff_sign_in`` row, unique on the nonce, makes it
 single use. The session cookie (``STAFF_SESSION`` token naming the same nonce) is HttpOnly,
 SameSite=Strict, Secure when the portal is served over HTTPS; signing out ends the row, so
-the cookie is dead everywhere. Every form carries a CSRF token derived from the nonce.
+the cookie is dead everywhere. Every form carries a CSRF token: derived from the nonce once
+signed in; before that (the e-mail form, the link's button), a random one doubled in a cookie.
 """
 
 from __future__ import annotations
@@ -23,13 +24,26 @@ from fastapi import APIRouter, BackgroundTasks, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session, col, func, select
 
+from models.companies import is_correction, standing_moves
 from models.db import write_transaction
-from models.enums import Channel
+from models.enums import (
+    ANSWER_LABELS_FR,
+    STAGE_LABELS_FR,
+    UPLOAD_STATUS_LABELS_FR,
+    Answer,
+    CallOutcome,
+    Channel,
+    Stage,
+    UploadStatus,
+)
 from models.tables import (
     CallTask,
     Company,
     Contact,
+    ListingUpload,
+    Meeting,
     Message,
+    Registration,
     StaffMember,
     StaffSignIn,
     StageChange,
@@ -38,8 +52,9 @@ from models.tables import (
 from portal.events import ListingUploadedEvent, emit_listing_uploaded, prefect_api_configured
 from portal.pages import PageRefused, Render
 from synergie import french
-from synergie.listing.loader import import_listing
+from synergie.calls.lists import OUTCOME_LABELS_FR
 from synergie.listing.reading import STAFF_BANDS, ListingFileError, ListingFilter
+from synergie.listing.uploads import import_recorded, record_upload
 from synergie.messaging.links import (
     STAFF_CSRF,
     STAFF_SESSION,
@@ -58,9 +73,9 @@ logger = logging.getLogger(__name__)
 
 PREFIX = "/equipe"
 SESSION_COOKIE = "synergie_equipe"
+_FORM_COOKIE = "synergie_csrf"  # the CSRF token of the forms shown before a session exists
 _UPLOAD_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm")
 _MAX_UPLOAD_BYTES = 200 * 1024 * 1024
-_REJECTS_NAME = re.compile(r"rejets-[A-Za-z0-9._-]+\.csv\Z")
 
 
 def _sign_in_required() -> PageRefused:
@@ -142,14 +157,24 @@ def staff_router(
 
     # --- signing in -------------------------------------------------------------------------
 
+    def before_session_form(name: str, **context: Any) -> HTMLResponse:
+        """A form shown before any session: its CSRF token is also set as a cookie (double submit)."""
+        token = secrets.token_urlsafe(24)
+        answer = render(name, prefix=PREFIX, csrf=token, **context)
+        answer.set_cookie(_FORM_COOKIE, token, httponly=True, secure=secure, samesite="strict",
+                          path=PREFIX)  # fmt: skip
+        return answer
+
+    def check_before_session_csrf(request: Request, sent: str) -> None:
+        expected = request.cookies.get(_FORM_COOKIE, "")
+        if not sent or not expected or not hmac.compare_digest(sent, expected):
+            logger.warning("sign-in form refused: CSRF token missing or wrong")
+            raise _csrf_refused()
+
     @router.get("/connexion", response_class=HTMLResponse)
     def sign_in_form() -> HTMLResponse:
         """Ask for the staff member's e-mail address."""
-        token = secrets.token_urlsafe(24)
-        answer = render("equipe/connexion.html", prefix=PREFIX, csrf=token, sent=False)
-        answer.set_cookie("synergie_csrf", token, httponly=True, secure=secure, samesite="strict",
-                          path=PREFIX)  # fmt: skip
-        return answer
+        return before_session_form("equipe/connexion.html", sent=False)
 
     @router.post("/connexion", response_class=HTMLResponse)
     def send_sign_in_link(
@@ -159,9 +184,10 @@ def staff_router(
         csrf: Annotated[str, Form()] = "",
     ) -> HTMLResponse:
         """E-mail a one-time sign-in link to an active staff member; the same answer for anyone."""
-        expected = request.cookies.get("synergie_csrf", "")
-        if not csrf or not expected or not hmac.compare_digest(csrf, expected):
-            return _csrf_refused().page(render)
+        try:
+            check_before_session_csrf(request, csrf)
+        except PageRefused as refused:
+            return refused.page(render)
         address = email.strip().lower()
         moment = now()
         with write_transaction(engine) as connection:
@@ -189,19 +215,21 @@ def staff_router(
                     domain=settings.mail_from.rpartition("@")[2].strip("> ") or "localhost",
                     now=moment,
                 )  # fmt: skip
-                background.add_task(send_waiting_mail)
+                background.add_task(send_link_mail, f"connexion-{nonce}")
                 logger.info("sign-in link queued for staff %s", member.id)
             else:
                 logger.info("sign-in asked for an address that is not an active staff member")
         return render("equipe/connexion.html", prefix=PREFIX, csrf=csrf, sent=True)
 
-    def send_waiting_mail() -> None:
-        """Send the prepared e-mails waiting in the outbox (the sign-in link among them)."""
+    def send_link_mail(step: str) -> None:
+        """Send the one sign-in e-mail queued under ``step``, nothing else of the outbox."""
+        # Mailings, invitations and reminders leave from their flows (rate limits, triage):
+        # the portal's process never sends them.
         try:
             password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
             send_prepared(
                 engine=engine, backend=email_backend(settings, password=password),
-                channel=Channel.EMAIL, limit=100,
+                channel=Channel.EMAIL, step=step, limit=1,
                 policy=SendPolicy.from_settings(settings, actor="portal"), now=now,
             )  # fmt: skip
         except Exception:
@@ -234,13 +262,16 @@ def staff_router(
                 raise _bad_link(_USED)
         except PageRefused as refused:
             return refused.page(render)
-        return render("equipe/entree.html", prefix=PREFIX)
+        return before_session_form("equipe/entree.html")
 
     @router.post("/entree/{token}")
-    def sign_in(token: str) -> Response:
+    def sign_in(token: str, request: Request, csrf: Annotated[str, Form()] = "") -> Response:
         """Use the one-time link: record it, open the session, go to the staff home page."""
         try:
             staff_id, nonce = sign_in_claims(token)
+            if used(nonce):  # a used or expired link says so first; the insert still decides
+                raise _bad_link(_USED)
+            check_before_session_csrf(request, csrf)
             moment = now()
             expires = moment + timedelta(hours=settings.staff_session_hours)
             try:
@@ -293,7 +324,7 @@ def staff_router(
 
     @router.get("/", response_class=HTMLResponse)
     def home(request: Request, q: str = "") -> HTMLResponse:
-        """The staff home: upload a listing, find a company."""
+        """The staff home: upload a listing, the last uploads, find a company."""
         try:
             member, nonce = staff_of(request)
         except PageRefused as refused:
@@ -308,7 +339,19 @@ def staff_router(
                                   func.lower(col(Company.name)).contains(q.strip().lower())))
                     .order_by(col(Company.name)).limit(50)
                 ))  # fmt: skip
-        return page("equipe/accueil.html", member, nonce, q=q, found=found, bands=STAFF_BANDS)
+        with Session(engine) as session:
+            recent = [
+                (upload, french.short_moment(upload.uploaded_at, settings.tz), who,
+                 UPLOAD_STATUS_LABELS_FR[UploadStatus(upload.status)])
+                for upload, who in session.exec(
+                    select(ListingUpload, StaffMember.name)
+                    .join(StaffMember, col(StaffMember.id) == col(ListingUpload.staff_id))
+                    .order_by(col(ListingUpload.uploaded_at).desc(), col(ListingUpload.id).desc())
+                    .limit(10)
+                )
+            ]  # fmt: skip
+        return page("equipe/accueil.html", member, nonce, q=q, found=found, bands=STAFF_BANDS,
+                    recent=recent)  # fmt: skip
 
     @router.get("/import", response_class=HTMLResponse)
     def upload_form(request: Request) -> HTMLResponse:
@@ -319,7 +362,7 @@ def staff_router(
             return refused.page(render)
         return page("equipe/import.html", member, nonce, bands=STAFF_BANDS)
 
-    @router.post("/import", response_class=HTMLResponse)
+    @router.post("/import")
     def upload(
         request: Request,
         fichier: Annotated[UploadFile, File()],
@@ -329,8 +372,9 @@ def staff_router(
         tranche: Annotated[str, Form()] = "",
         fermes: Annotated[str, Form()] = "",
         essai: Annotated[str, Form()] = "",
-    ) -> HTMLResponse:
-        """Keep the file under the data directory, then import it (here, or through Prefect)."""
+    ) -> Response:
+        """Keep and record the file under the data directory, import it (here, or through
+        Prefect), and send staff to the upload's page."""
         try:
             member, nonce = staff_of(request)
             check_csrf(nonce, csrf)
@@ -366,46 +410,80 @@ def staff_router(
                     out.write(chunk)
             dry_run = bool(essai)
             logger.info("staff %s uploaded %s (%d bytes)", member.id, kept.name, size)
-            if prefect_api():
-                event = ListingUploadedEvent(
-                    path=str(kept.resolve()), staff_id=member.id, occurred=moment,  # type: ignore[arg-type]
-                    communes=tuple(sorted(listing_filter.communes)),
-                    naf_prefixes=listing_filter.naf_prefixes, min_staff_band=tranche,
-                    include_closed=listing_filter.include_closed, dry_run=dry_run,
-                )  # fmt: skip
-                if emit_upload(event):
-                    return page("equipe/import-lance.html", member, nonce, file_name=name)
-                logger.warning("upload event not taken: importing %s in the portal", kept.name)
-            try:
-                report = import_listing(
-                    engine=engine, path=kept, listing_filter=listing_filter,
-                    rejects_dir=settings.reports_dir, now=moment, dry_run=dry_run,
-                )  # fmt: skip
-            except ListingFileError as exc:
-                raise PageRefused(400, "Fichier illisible", str(exc)) from exc
+            upload_id = record_upload(engine, staff_id=member.id, file_name=name,  # type: ignore[arg-type]
+                                      stored_path=kept, dry_run=dry_run, now=moment)  # fmt: skip
         except PageRefused as refused:
             return refused.page(render)
-        rejects = Path(report.rejects_path).name if report.rejects_path else ""
-        return page(
-            "equipe/import-bilan.html",
-            member,
-            nonce,
-            file_name=name,
-            report=report,
-            rejects=rejects,
-        )
-
-    @router.get("/rejets/{name}")
-    def rejects_file(request: Request, name: str) -> Response:
-        """Download a rejects file of the reports directory."""
+        result = RedirectResponse(f"{PREFIX}/imports/{upload_id}", status_code=303)
+        if prefect_api():
+            event = ListingUploadedEvent(
+                path=str(kept.resolve()), staff_id=member.id, occurred=moment,  # type: ignore[arg-type]
+                communes=tuple(sorted(listing_filter.communes)),
+                naf_prefixes=listing_filter.naf_prefixes, min_staff_band=tranche,
+                include_closed=listing_filter.include_closed, dry_run=dry_run,
+            )  # fmt: skip
+            if emit_upload(event):
+                return result
+            logger.warning("upload event not taken: importing %s in the portal", kept.name)
         try:
-            staff_of(request)
-            path = settings.reports_dir / name
-            if not _REJECTS_NAME.match(name) or not path.is_file():
-                raise PageRefused(404, "Fichier introuvable", "Ce fichier des rejets n'existe pas.")
+            import_recorded(
+                engine=engine, path=kept, listing_filter=listing_filter,
+                rejects_dir=settings.reports_dir, now=moment, dry_run=dry_run,
+            )  # fmt: skip
+        except ListingFileError:
+            pass  # recorded on the upload, in French, for its page
+        except Exception:
+            logger.exception("importing upload %s failed", upload_id)
+        return result
+
+    def upload_of(request: Request, upload_id: int) -> tuple[StaffMember, str, ListingUpload]:
+        member, nonce = staff_of(request)
+        with Session(engine) as session:
+            upload = session.get(ListingUpload, upload_id)
+        if upload is None:
+            raise PageRefused(404, "Importation introuvable", "Aucune importation n'a ce numéro.")
+        return member, nonce, upload
+
+    def rejects_file_of(upload: ListingUpload) -> Path | None:
+        """The upload's rejects file, only if it is a file under the data directory."""
+        if not upload.rejects_path:
+            return None
+        path = Path(upload.rejects_path).resolve()
+        if not path.is_relative_to(settings.data_dir.resolve()) or not path.is_file():
+            return None
+        return path
+
+    @router.get("/imports/{upload_id}", response_class=HTMLResponse)
+    def upload_result(request: Request, upload_id: int) -> HTMLResponse:
+        """An upload's import: « en cours » (the page refreshes itself), then its result."""
+        try:
+            member, nonce, upload = upload_of(request, upload_id)
         except PageRefused as refused:
             return refused.page(render)
-        return FileResponse(path, media_type="text/csv; charset=utf-8", filename=name,
+        status = UploadStatus(upload.status)
+        return page(
+            "equipe/import-bilan.html", member, nonce, upload=upload,
+            pending=status in (UploadStatus.QUEUED, UploadStatus.RUNNING),
+            status_label=UPLOAD_STATUS_LABELS_FR[status],
+            uploaded=french.short_moment(upload.uploaded_at, settings.tz),
+            rejects=rejects_file_of(upload) is not None,
+            # The reason names the file as staff named it, not as it is kept.
+            error=(upload.error or "").replace(Path(upload.stored_path).name, upload.file_name),
+        )  # fmt: skip
+
+    @router.get("/imports/{upload_id}/rejets")
+    def rejects_file(request: Request, upload_id: int) -> Response:
+        """Download an upload's rejects file (its path comes from the database, never the request)."""
+        try:
+            _member, _nonce, upload = upload_of(request, upload_id)
+            path = rejects_file_of(upload)
+            if path is None:
+                raise PageRefused(
+                    404, "Fichier introuvable", "Cette importation n'a pas de fichier des rejets."
+                )
+        except PageRefused as refused:
+            return refused.page(render)
+        return FileResponse(path, media_type="text/csv; charset=utf-8", filename=path.name,
                             headers={"Cache-Control": "no-store"})  # fmt: skip
 
     @router.get("/entreprise/{company_id}", response_class=HTMLResponse)
@@ -424,31 +502,38 @@ def staff_router(
                 def when(moment: datetime | None) -> str:
                     return french.short_moment(moment, tz) if moment else "—"
 
+                history = session.exec(
+                    select(StageChange)
+                    .where(col(StageChange.company_id) == company_id)
+                    .order_by(col(StageChange.at), col(StageChange.id))
+                ).all()
+                standing = {c.id for c in standing_moves(history)}
                 context: dict[str, Any] = {
                     "company": company,
+                    "stage_label": STAGE_LABELS_FR[Stage(company.stage)],
                     "contacts": list(session.exec(select(Contact).where(col(Contact.company_id) == company_id).order_by(col(Contact.id)))),
-                    "changes": [(when(c.at), c) for c in session.exec(select(StageChange).where(col(StageChange.company_id) == company_id).order_by(col(StageChange.at), col(StageChange.id)))],
+                    # Every change, corrections included (history is append-only); a move a
+                    # correction took back is marked as such.
+                    "changes": [
+                        (when(c.at), STAGE_LABELS_FR[Stage(c.from_stage)], STAGE_LABELS_FR[Stage(c.to_stage)],
+                         c, not is_correction(c) and c.id not in standing)
+                        for c in history
+                    ],
                     "messages": [(when(m.sent_at or m.created_at), m) for m in session.exec(select(Message).where(col(Message.company_id) == company_id).order_by(col(Message.created_at)))],
-                    "calls": [(when(t.logged_at), t) for t in session.exec(select(CallTask).where(col(CallTask.company_id) == company_id).order_by(col(CallTask.id)))],
+                    "calls": [(when(t.logged_at), OUTCOME_LABELS_FR[CallOutcome(t.outcome)] if t.outcome else "à faire", t) for t in session.exec(select(CallTask).where(col(CallTask.company_id) == company_id).order_by(col(CallTask.id)))],
                     "visits": [(when(v.starts_at), v) for v in session.exec(select(Visit).where(col(Visit.company_id) == company_id).order_by(col(Visit.starts_at)))],
-                    "meetings": _meetings(session, company_id, when),
+                    "meetings": [
+                        (when(m.starts_at), m.title, ANSWER_LABELS_FR[Answer(r.status)])
+                        for r, m in session.exec(
+                            select(Registration, Meeting)
+                            .join(Meeting, col(Meeting.id) == col(Registration.meeting_id))
+                            .where(col(Registration.company_id) == company_id)
+                            .order_by(col(Meeting.starts_at))
+                        )
+                    ],
                 }  # fmt: skip
                 return page("equipe/entreprise.html", member, nonce, **context)
         except PageRefused as refused:
             return refused.page(render)
 
     return router
-
-
-def _meetings(
-    session: Session, company_id: int, when: Callable[[datetime | None], str]
-) -> list[tuple[str, str]] | None:
-    """The company's meeting registrations when the meetings tables exist (None otherwise)."""
-    inspector = sa.inspect(session.connection())
-    if not inspector.has_table("meeting_registration") or not inspector.has_table("meeting"):
-        return None
-    rows = session.execute(sa.text(
-        "SELECT m.starts_at, r.status FROM meeting_registration r JOIN meeting m ON m.id = r.meeting_id "
-        "WHERE r.company_id = :company ORDER BY m.starts_at"
-    ), {"company": company_id}).all()  # fmt: skip
-    return [(str(starts_at), str(status)) for starts_at, status in rows]

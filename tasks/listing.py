@@ -10,8 +10,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from models.db import require_schema
-from synergie.listing.loader import import_listing
 from synergie.listing.reading import ImportReport, ListingFilter
+from synergie.listing.uploads import import_recorded
 from synergie.settings import Settings
 from tasks.runtime import ProgressArtifact, engine_for
 
@@ -20,14 +20,17 @@ from tasks.runtime import ProgressArtifact, engine_for
 def import_listing_file(
     *, settings: Settings, path: str, listing_filter: ListingFilter, dry_run: bool
 ) -> ImportReport:
-    """Stream the file into the database and return the import report."""
+    """Stream the file into the database and return the import report.
+
+    A file uploaded on the staff portal gets its outcome recorded on its upload row, for the page.
+    """
     logger = get_run_logger()
     engine = engine_for(settings.db_url)
     require_schema(engine)
     progress = ProgressArtifact(
         "import", key="import-listing-progress", description=f"Importation de {Path(path).name}"
     )
-    report = import_listing(
+    report = import_recorded(
         engine=engine,
         path=Path(path),
         listing_filter=listing_filter,

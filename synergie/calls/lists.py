@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
+from models.companies import CORRECTION
 from models.enums import CallOutcome, MessageStatus, Stage
 from models.tables import (
     Caller,
@@ -99,7 +100,11 @@ def companies_due_for_call(
             col(StageChange.company_id).label("company_id"),
             func.max(StageChange.at).label("contacted_at"),
         )
-        .where(col(StageChange.to_stage) == Stage.CONTACTED)
+        # A correction back to "contacted" is not a new contact: the wait runs from the mailing.
+        .where(
+            col(StageChange.to_stage) == Stage.CONTACTED,
+            ~col(StageChange.why).startswith(CORRECTION),
+        )
         .group_by(col(StageChange.company_id))
         .subquery()
     )

@@ -22,10 +22,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from models.companies import move_company
+from models.companies import StageConflict, move_company, standing_moves, take_back_move
 from models.enums import Activity, CallOutcome, Stage
 from models.tables import (
     CallTask,
@@ -89,8 +88,12 @@ def log_call(
     now: datetime,
     call_minutes: int,
     tz: ZoneInfo = PARIS,
+    book_time: bool = True,
 ) -> LoggedCall:
-    """Record a call's outcome, move the company accordingly and book the call's staff time."""
+    """Record a call's outcome, move the company accordingly and book the call's staff time.
+
+    ``book_time`` is False for a correction: the call's time was booked when first logged.
+    """
     outcome = CallOutcome(outcome)
     today = now.astimezone(tz).date()
     stage = Stage(company.stage)
@@ -148,16 +151,17 @@ def log_call(
     if next_task is not None:
         next_task.created_at = now
         session.add(next_task)
-    session.add(
-        TimeEntry(
-            activity=Activity.CALL,
-            hours=round(call_minutes / 60, 4),
-            company_id=company.id,
-            day=today,
-            actor=actor[:200],
-            created_at=now,
+    if book_time:
+        session.add(
+            TimeEntry(
+                activity=Activity.CALL,
+                hours=round(call_minutes / 60, 4),
+                company_id=company.id,
+                day=today,
+                actor=actor[:200],
+                created_at=now,
+            )
         )
-    )
     session.flush()
     session.refresh(company)
     return LoggedCall(task=task, stage=Stage(company.stage), next_task=next_task)
@@ -170,26 +174,26 @@ class CorrectionRefused(CallError):
     """The call cannot be corrected any more: something happened since it was logged."""
 
 
-def undo_call(*, session: Session, task: CallTask) -> None:
-    """Withdraw what logging ``task`` did, leaving it open as before; CorrectionRefused when too late.
+def undo_call(*, session: Session, task: CallTask, why: str, actor: str, now: datetime) -> None:
+    """Take back what logging ``task`` did, leaving it open as before; CorrectionRefused when too late.
 
-    A correction stands in for the first answer, as if it had been given right away: the
-    stage moves, the follow-up task, the time booked and the phone marked invalid by that
-    log are withdrawn. It is refused once anything else touched the company since (a later
-    stage move, a follow-up task already assigned or logged), rather than rewrite history
-    someone already acted on.
+    A correction stands in for the first answer, as if it had been given right away, but
+    erases no history: the stage move of that log is taken back by a new change (``why``
+    starts with "correction : "), the follow-up task it planned (still unassigned) goes, and
+    the phone it marked invalid is valid again. The time booked for the call stays (the call
+    was made). It is refused once anything else touched the company since (a later stage
+    move, a follow-up task already assigned or logged), rather than rewrite what someone
+    already acted on.
     """
     if task.outcome is None or task.logged_at is None:
         raise CorrectionRefused("cet appel n'a pas encore été noté")
-    logged_at, actor = task.logged_at, task.logged_by or ""
-    later = session.exec(
-        select(StageChange).where(
-            col(StageChange.company_id) == task.company_id,
-            sa.or_(col(StageChange.at) > logged_at, col(StageChange.actor) != actor),
-            col(StageChange.at) >= logged_at,
-        )
-    ).first()
-    if later is not None:
+    logged_at, logged_by = task.logged_at, task.logged_by or ""
+    history = session.exec(
+        select(StageChange)
+        .where(col(StageChange.company_id) == task.company_id)
+        .order_by(col(StageChange.id))
+    ).all()
+    if any(c.at > logged_at or (c.at == logged_at and c.actor != logged_by) for c in history):
         raise CorrectionRefused(
             "l'entreprise a changé d'étape depuis cet appel : la correction ne peut plus se faire ici"
         )
@@ -204,32 +208,20 @@ def undo_call(*, session: Session, task: CallTask) -> None:
         raise CorrectionRefused(
             "l'appel suivant est déjà attribué ou noté : la correction ne peut plus se faire ici"
         )
-    moves = session.exec(
-        select(StageChange)
-        .where(
-            col(StageChange.company_id) == task.company_id,
-            col(StageChange.at) == logged_at,
-            col(StageChange.actor) == actor,
-        )
-        .order_by(col(StageChange.id))
-    ).all()
+    ours = [
+        c for c in standing_moves(history) if c.at == logged_at and c.actor == logged_by
+    ]  # the move this log made, if it made one
     company = session.get(Company, task.company_id)
-    if moves and company is not None:
-        company.stage = moves[0].from_stage
-        session.add(company)
-        for move in moves:
-            session.delete(move)
+    assert company is not None  # a task's company is never deleted
+    try:
+        for move in reversed(ours):
+            take_back_move(session=session, company=company, change=move, why=why, actor=actor,
+                           now=now)  # fmt: skip
+    except StageConflict as exc:
+        raise CorrectionRefused(str(exc)) from exc
     if follow_up is not None:
         session.delete(follow_up)
         session.flush()  # gone before this task reopens: one open task per company
-    for entry in session.exec(
-        select(TimeEntry).where(
-            col(TimeEntry.company_id) == task.company_id,
-            col(TimeEntry.activity) == Activity.CALL,
-            col(TimeEntry.created_at) == logged_at,
-        )
-    ):
-        session.delete(entry)
     if task.outcome == CallOutcome.WRONG_NUMBER and task.contact_id is not None:
         contact = session.get(Contact, task.contact_id)
         if contact is not None and contact.phone_invalid_at == logged_at:
@@ -253,11 +245,18 @@ def correct_call(
     call_minutes: int,
     tz: ZoneInfo = PARIS,
 ) -> LoggedCall:
-    """Replace the outcome logged for ``task`` by another: undo it, then log the new one."""
-    undo_call(session=session, task=task)
+    """Replace the outcome logged for ``task`` by another: take the first back, then log the new one."""
+    if task.outcome is None:
+        raise CorrectionRefused("cet appel n'a pas encore été noté")
+    outcome = CallOutcome(outcome)
+    why = (
+        f"appel noté « {OUTCOME_LABELS_FR[CallOutcome(task.outcome)]} » par erreur, "
+        f"corrigé en « {OUTCOME_LABELS_FR[outcome]} »"
+    )
+    undo_call(session=session, task=task, why=why, actor=actor, now=now)
     company = session.get(Company, task.company_id)
     assert company is not None  # a task's company is never deleted
     return log_call(
         session=session, company=company, outcome=outcome, on=on, notes=notes, actor=actor,
-        now=now, call_minutes=call_minutes, tz=tz,
+        now=now, call_minutes=call_minutes, tz=tz, book_time=False,
     )  # fmt: skip

@@ -424,10 +424,11 @@ def send_prepared(
     policy: SendPolicy,
     now: Callable[[], datetime],
     throttle: RateLimiter | None = None,
+    step: str | None = None,
 ) -> BatchOutcome:
-    """Send up to ``limit`` due prepared messages of ``channel`` (any step); companies do not move."""
+    """Send up to ``limit`` due prepared messages of ``channel`` (of ``step``, or any); companies do not move."""
     return send_claimed(
-        engine=engine, backend=backend, channel=channel, campaign_id=PREPARED, step=None, limit=limit,
+        engine=engine, backend=backend, channel=channel, campaign_id=PREPARED, step=step, limit=limit,
         policy=policy, now=now, build=lambda _, claimed: (outgoing_from_row(m, channel) for m in claimed),
         throttle=throttle, contacted_stage=None,
     )  # fmt: skip

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import groupby
 
 import sqlalchemy as sa
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
+from models.companies import CORRECTION, standing_moves
 from models.enums import STAGE_LABELS_FR, Stage
 from models.stages import PIPELINE
 from models.tables import Company, StageChange
@@ -38,8 +41,7 @@ def funnel(*, session: Session) -> list[FunnelStep]:
     for company_id, stage in session.execute(sa.select(Company.id, Company.stage)):  # type: ignore[call-overload]
         current[Stage(stage)] += 1
         furthest[company_id] = max(0, rank.get(Stage(stage), 0))  # every company was listed once
-    history = sa.select(StageChange.company_id, StageChange.to_stage).distinct()  # type: ignore[call-overload]
-    for company_id, stage in session.execute(history):
+    for company_id, stage in _stages_held(session):
         furthest[company_id] = max(furthest.get(company_id, -1), rank.get(Stage(stage), -1))
     reached = [0] * len(PIPELINE)
     for position in furthest.values():
@@ -51,6 +53,29 @@ def funnel(*, session: Session) -> list[FunnelStep]:
         )
         for index, stage in enumerate(PIPELINE)
     ]
+
+
+def _stages_held(session: Session) -> Iterator[tuple[int, Stage]]:
+    """(company, stage) for every stage a company's history moved it to, less moves corrected away."""
+    corrected = sa.select(StageChange.company_id).where(  # type: ignore[call-overload]
+        col(StageChange.why).startswith(CORRECTION)
+    )
+    plain = (
+        sa.select(StageChange.company_id, StageChange.to_stage)  # type: ignore[call-overload]
+        .where(col(StageChange.company_id).not_in(corrected))
+        .distinct()
+    )
+    for company_id, stage in session.execute(plain):
+        yield company_id, Stage(stage)
+    # The few companies with a correction: their history replayed, taken-back moves dropped.
+    changes = session.exec(
+        select(StageChange)
+        .where(col(StageChange.company_id).in_(corrected))
+        .order_by(col(StageChange.company_id), col(StageChange.id))
+    ).all()
+    for company_id, history in groupby(changes, key=lambda c: c.company_id):
+        for move in standing_moves(list(history)):
+            yield company_id, Stage(move.to_stage)
 
 
 def exits(*, session: Session) -> dict[Stage, int]:

@@ -23,11 +23,11 @@ from playwright.sync_api import Page, expect
 from sqlmodel import col, select
 
 from deployments.definitions import build_deployments
-from models import Campaign, Message, MessageStatus
+from models import CallTask, Campaign, Company, Message, MessageStatus, StaffMember, Visit
 from models.db import make_engine, session_scope
 from models.enums import Channel, Stage
 from synergie.calls.callers import add_caller
-from synergie.messaging.links import unsubscribe_token
+from synergie.messaging.links import CallLink, call_log_token, unsubscribe_token
 from synergie.messaging.outbox import enqueue, message_key, new_message_id
 from synergie.settings import Settings
 from synergie.visits.lifecycle import add_staff
@@ -250,6 +250,43 @@ def test_an_opt_out_on_the_portal_starts_optout_sync_for_that_company(stack: Sta
     with session_scope(engine) as session:
         [waiting] = session.exec(select(Message).where(Message.company_id == company_id))
         assert waiting.status == MessageStatus.CANCELLED
+    engine.dispose()
+
+
+def test_an_interested_call_on_the_portal_starts_that_companys_visit(stack: Stack) -> None:
+    engine = crm(stack)
+    today = datetime.now(UTC).date()
+    with session_scope(engine) as session:
+        if session.exec(select(StaffMember)).first() is None:
+            add_staff(session=session, name="Chargée de mission", email="eit@example.org")
+        caller = add_caller(session=session, name="Bénévole", phone=None,
+                            email="benevole@example.org", per_day=5)  # fmt: skip
+        company = make_company(session, siret=luhn_siret(991), stage=Stage.CONTACTED,
+                               name="Tonnellerie intéressée", commune_code="21464")  # fmt: skip
+        contact = make_contact(session, company, phone="+33639980199")
+        task = CallTask(company_id=company.id, contact_id=contact.id, caller_id=caller.id,  # type: ignore[arg-type]
+                        due_on=today, assigned_on=today)  # fmt: skip
+        session.add(task)
+        session.flush()
+        link = CallLink(task.id, caller.id, company.id)  # type: ignore[arg-type]
+        company_id, siret = company.id, company.siret
+    secret_key = stack.settings["synergie.env"]["SYNERGIE_SECRET_KEY"]
+    token = call_log_token(Settings(secret_key=secret_key), link,  # type: ignore[arg-type]
+                           expires_at=datetime.now(UTC) + timedelta(days=1))  # fmt: skip
+
+    def interested() -> None:  # what the volunteer's phone posts from the digest's link
+        response = httpx.post(f"{stack.portal_url}/appel/{token}", data={"resultat": "interested"})
+        assert response.status_code == 200 and "noté" in response.text, response.text[:500]
+
+    run = assert_event_starts(stack, "visits/visits", interested)
+
+    assert run["parameters"]["params"]["company_siret"] == siret
+    assert run["parameters"]["params"]["dry_run"] is False
+    with session_scope(engine) as session:
+        assert session.get_one(Company, company_id).stage == Stage.VISIT_SCHEDULED
+        assert [
+            v.company_id for v in session.exec(select(Visit).where(Visit.company_id == company_id))
+        ] == [company_id]
     engine.dispose()
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import email
 import email.policy
+import html
 import re
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -13,12 +15,30 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from httpx import Response
 from sqlmodel import Session, select
 
-from models import Company, StaffMember, StaffSignIn, Stage
+from models import (
+    Answer,
+    CallOutcome,
+    Channel,
+    Company,
+    ListingUpload,
+    Meeting,
+    Message,
+    MessageStatus,
+    Registration,
+    StaffMember,
+    StaffSignIn,
+    Stage,
+    UploadStatus,
+)
+from models.db import write_transaction
 from portal.app import create_app
-from portal.events import ListingUploadedEvent
+from portal.events import ListingUploadedEvent, listing_uploaded_event_fields
 from portal.staff import SESSION_COOKIE
+from synergie.calls.outcomes import correct_call, log_call
+from synergie.messaging.sending import enqueue_prepared, prepared_email
 from synergie.settings import Settings
 from tests.factories import make_company, make_contact
 from tests.portal.conftest import Clock
@@ -44,11 +64,20 @@ class Office:
     prefect: list[bool] = field(default_factory=lambda: [False])
     uploads: list[ListingUploadedEvent] = field(default_factory=list)
 
-    def sign_in_link(self) -> str:
-        """The path of the newest sign-in link in the file outbox."""
-        mails = sorted(self.settings.outbox_dir.rglob("*.eml"), key=lambda p: p.stat().st_mtime)
-        assert mails, "no e-mail in the outbox"
-        message = email.message_from_bytes(mails[-1].read_bytes(), policy=email.policy.default)
+    read: set[Path] = field(default_factory=set)
+
+    def sign_in_link(self, *, timeout: float = 30) -> str:
+        """The path of the sign-in link in the next e-mail of the file outbox, waited for.
+
+        A real server sends it after its answer (a background task): poll until it is there.
+        """
+        deadline = time.monotonic() + timeout
+        while not (mails := sorted(set(self.settings.outbox_dir.rglob("*.eml")) - self.read)):
+            assert time.monotonic() < deadline, f"no new e-mail in the outbox after {timeout} s"
+            time.sleep(0.05)
+        assert len(mails) == 1, f"one sign-in e-mail expected, found {mails}"
+        self.read.add(mails[0])
+        message = email.message_from_bytes(mails[0].read_bytes(), policy=email.policy.default)
         body = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
         return re.search(r"https?://[^/\s]+(/equipe/entree/\S+)", body).group(1)  # type: ignore[union-attr]
 
@@ -58,11 +87,16 @@ class Office:
         answer = self.client.post("/equipe/connexion", data={"email": address, "csrf": csrf})
         assert answer.status_code == 200 and "lien de connexion vient" in answer.text
 
+    def use_link(self, path: str) -> Response:
+        """Open the sign-in link and press its button, as staff do."""
+        page = self.client.get(path)
+        assert "Me connecter" in page.text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        return self.client.post(path, data={"csrf": csrf}, follow_redirects=False)
+
     def sign_in(self) -> str:
         self.ask_link()
-        path = self.sign_in_link()
-        assert "Me connecter" in self.client.get(path).text
-        answer = self.client.post(path, follow_redirects=False)
+        answer = self.use_link(self.sign_in_link())
         assert answer.status_code == 303
         home = self.client.get("/equipe/")
         assert home.status_code == 200
@@ -95,7 +129,7 @@ def office(engine: sa.Engine, settings: Settings) -> Iterator[Office]:
 def test_sign_in_by_the_emailed_link_opens_a_strict_session(office: Office) -> None:
     office.ask_link()
     path = office.sign_in_link()
-    answer = office.client.post(path, follow_redirects=False)
+    answer = office.use_link(path)
     cookie = answer.headers["set-cookie"]
     assert cookie.startswith(f"{SESSION_COOKIE}=")
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/equipe" in cookie
@@ -103,9 +137,38 @@ def test_sign_in_by_the_emailed_link_opens_a_strict_session(office: Office) -> N
     assert "Claire Martin" in office.client.get("/equipe/").text
     # The link served once: a second use is refused, the session count unchanged.
     office.client.cookies.clear()
-    again = office.client.post(path, follow_redirects=False)
+    assert "déjà servi" in office.client.get(path).text
+    again = office.client.post(path, data={"csrf": "x"}, follow_redirects=False)
     assert again.status_code == 400 and "déjà servi" in again.text
     assert office.sign_ins() == 1
+
+
+def test_the_sign_in_button_without_its_csrf_token_opens_nothing(office: Office) -> None:
+    office.ask_link()
+    path = office.sign_in_link()
+    assert "Me connecter" in office.client.get(path).text  # sets the form's cookie
+    for data in ({}, {"csrf": "pas-le-bon"}):
+        answer = office.client.post(path, data=data, follow_redirects=False)
+        assert answer.status_code == 403 and "Formulaire expiré" in answer.text
+    assert office.sign_ins() == 0 and SESSION_COOKIE not in office.client.cookies
+    assert office.use_link(path).status_code == 303  # the link itself is still good
+
+
+def test_the_portal_sends_the_sign_in_mail_and_nothing_else_of_the_outbox(office: Office) -> None:
+    # A prepared e-mail of a flow (a visit invitation) waits in the outbox, due now.
+    with write_transaction(office.engine) as connection:
+        enqueue_prepared(
+            connection, step="invitation-visite", recipient="contact:1", channel=Channel.EMAIL,
+            to_address="dirigeant@meunier.example", domain="example.org", now=office.clock(),
+            content=prepared_email(subject="Visite", text="Bonjour", html=""),
+        )  # fmt: skip
+    office.ask_link()
+    assert "/equipe/entree/" in office.sign_in_link()
+    assert len(list(office.settings.outbox_dir.rglob("*.eml"))) == 1
+    with Session(office.engine) as session:
+        rows = {m.step: m.status for m in session.exec(select(Message))}
+    assert rows.pop("invitation-visite") == MessageStatus.QUEUED  # left to its flow
+    assert list(rows.values()) == [MessageStatus.SENT]
 
 
 def test_unknown_address_gets_the_same_answer_and_no_mail(office: Office) -> None:
@@ -117,7 +180,7 @@ def test_an_expired_link_is_refused(office: Office) -> None:
     office.ask_link()
     path = office.sign_in_link()
     office.clock.now += timedelta(minutes=office.settings.staff_sign_in_minutes, seconds=1)
-    answer = office.client.post(path, follow_redirects=False)
+    answer = office.client.post(path, data={"csrf": "x"}, follow_redirects=False)
     assert answer.status_code == 400 and "expiré" in answer.text and "a été modifié" in answer.text
     assert office.sign_ins() == 0 and SESSION_COOKIE not in office.client.cookies
 
@@ -157,15 +220,67 @@ def test_upload_imports_in_process_and_offers_the_rejects(office: Office) -> Non
     answer = office.client.post("/equipe/import", data={"csrf": csrf},
                                 files={"fichier": ("liste.csv", LISTING.encode())})  # fmt: skip
     assert answer.status_code == 200 and "Bilan de l" in answer.text
-    link = re.search(r'href="(/equipe/rejets/[^"]+)"', answer.text).group(1)  # type: ignore[union-attr]
+    assert re.search(r"/equipe/imports/\d+\Z", str(answer.url))
+    assert 'http-equiv="refresh"' not in answer.text  # done: no more refreshing
+    assert "SIRET invalide" in answer.text  # the rejected row's reason, on the page
+    link = re.search(r'href="(/equipe/imports/\d+/rejets)"', answer.text).group(1)  # type: ignore[union-attr]
     rejects = office.client.get(link)
     assert rejects.status_code == 200 and "Siret faux" in rejects.text
     with Session(office.engine) as session:
         names = sorted(c.name for c in session.exec(select(Company)))
+        upload = session.exec(select(ListingUpload)).one()
     assert names == ["Scierie Vallet", "Tonnellerie Meunier"]
+    assert (upload.status, upload.created, upload.rejected) == (UploadStatus.DONE, 2, 1)
     kept = list((office.settings.data_dir / "uploads").iterdir())
     assert len(kept) == 1 and kept[0].read_text() == LISTING
+    assert upload.stored_path == str(kept[0].resolve())
+    # The staff home lists it, with its result.
+    home = office.client.get("/equipe/").text
+    assert "Dernières listes déposées" in home and f'href="/equipe/imports/{upload.id}"' in home
+    assert "2 nouvelles" in home and "Claire Martin" in home
+    # Staff only: without the session neither the page nor the file.
+    cookies = dict(office.client.cookies)
+    office.client.cookies.clear()
+    assert office.client.get(link).status_code == 401
+    assert office.client.get(f"/equipe/imports/{upload.id}").status_code == 401
+    for name, value in cookies.items():
+        office.client.cookies.set(name, value, path="/equipe")
+    assert office.client.get(link).status_code == 200
+
+
+def test_the_rejects_file_is_served_only_from_under_the_data_directory(
+    office: Office, tmp_path: Path
+) -> None:
+    csrf = office.sign_in()
+    office.client.post("/equipe/import", data={"csrf": csrf},
+                       files={"fichier": ("liste.csv", LISTING.encode())})  # fmt: skip
+    outside = tmp_path / "ailleurs.csv"
+    outside.write_text("secret\n")
+    with write_transaction(office.engine) as connection:
+        connection.execute(sa.update(ListingUpload).values(rejects_path=str(outside)))
+    with Session(office.engine) as session:
+        upload_id = session.exec(select(ListingUpload.id)).one()
+    page = office.client.get(f"/equipe/imports/{upload_id}")
+    assert page.status_code == 200 and "Télécharger le fichier des rejets" not in page.text
+    answer = office.client.get(f"/equipe/imports/{upload_id}/rejets")
+    assert answer.status_code == 404 and "secret" not in answer.text
+    assert office.client.get("/equipe/imports/999/rejets").status_code == 404
     assert office.client.get("/equipe/rejets/..%2Fsynergie.db").status_code == 404
+
+
+def test_an_unreadable_upload_shows_its_french_error(office: Office) -> None:
+    csrf = office.sign_in()
+    answer = office.client.post("/equipe/import", data={"csrf": csrf},
+                                files={"fichier": ("liste.xlsx", b"ceci n'est pas un classeur")})  # fmt: skip
+    assert answer.status_code == 200 and "Importation échouée" in answer.text
+    with Session(office.engine) as session:
+        upload = session.exec(select(ListingUpload)).one()
+        assert session.exec(select(Company)).all() == []
+    assert upload.status == UploadStatus.FAILED and upload.error
+    shown = html.unescape(answer.text)
+    assert "l'en-tête n'a qu'une colonne" in upload.error
+    assert upload.error.replace(Path(upload.stored_path).name, "liste.xlsx") in shown
+    assert "Traceback" not in answer.text
 
 
 def test_upload_of_an_xlsx_workbook(office: Office, tmp_path: Path) -> None:
@@ -185,35 +300,86 @@ def test_upload_of_an_xlsx_workbook(office: Office, tmp_path: Path) -> None:
     assert sirets == ["35600000000048", "73282932000074"]
 
 
-def test_upload_goes_through_prefect_when_an_api_is_configured(office: Office) -> None:
+def _run_as_the_trigger_would(event: ListingUploadedEvent) -> object:
+    """Run the import-listing flow with the parameters UPLOAD_TRIGGER draws from the event."""
+    from deployments.definitions import UPLOAD_TRIGGER
+    from flows.import_listing import ImportListingParams, import_listing
+
+    payload = listing_uploaded_event_fields(event)["payload"]
+    templates = UPLOAD_TRIGGER.parameters["params"]  # type: ignore[index]
+    params = {
+        name: payload[re.fullmatch(r"\{\{ event\.payload\.(\w+) \}\}", template).group(1)]  # type: ignore[union-attr]
+        for name, template in templates.items()
+    }
+    return import_listing(ImportListingParams(**params), return_state=True)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_upload_goes_through_prefect_and_its_page_shows_the_run_result(office: Office) -> None:
     office.prefect[0] = True
     csrf = office.sign_in()
     answer = office.client.post("/equipe/import", data={"csrf": csrf, "communes": "21295"},
                                 files={"fichier": ("liste.csv", LISTING.encode())})  # fmt: skip
-    assert "Importation lancée" in answer.text
+    assert answer.status_code == 200 and "Importation en cours" in answer.text
+    assert '<meta http-equiv="refresh" content="5">' in answer.text
+    page = str(answer.url).removeprefix(str(office.client.base_url))
+    assert f'href="{page}"' in answer.text  # a plain refresh link
     assert [Path(e.path).read_text() for e in office.uploads] == [LISTING]
     assert office.uploads[0].communes == ("21295",)
     with Session(office.engine) as session:
         assert session.exec(select(Company)).all() == []
+    # The deployment's run, started by the trigger, records its outcome for the page.
+    state = _run_as_the_trigger_would(office.uploads[0])
+    assert state.is_completed()  # type: ignore[attr-defined]
+    done = office.client.get(page)
+    assert "Bilan de l" in done.text and 'http-equiv="refresh"' not in done.text
+    link = re.search(r'href="(/equipe/imports/\d+/rejets)"', done.text).group(1)  # type: ignore[union-attr]
+    assert "Siret faux" in office.client.get(link).text
+    with Session(office.engine) as session:
+        assert len(session.exec(select(Company)).all()) == 2
+    # A file gone before its run: the run fails, the page says why in French.
+    answer = office.client.post("/equipe/import", data={"csrf": csrf},
+                                files={"fichier": ("autre.csv", LISTING.encode())})  # fmt: skip
+    Path(office.uploads[1].path).unlink()
+    state = _run_as_the_trigger_would(office.uploads[1])
+    assert state.is_failed()  # type: ignore[attr-defined]
+    failed = office.client.get(str(answer.url).removeprefix(str(office.client.base_url)))
+    assert "Importation échouée" in failed.text and "introuvable" in failed.text
 
 
 def test_a_company_page_shows_its_file(office: Office) -> None:
+    moment = office.clock()
     with Session(office.engine) as session:
         company = make_company(
             session, stage=Stage.CONTACTED, name="Fromagerie Brun", name_key="fromagerie brun"
         )
         make_contact(session, company, phone="+33639980101", name="Léa Brun")
+        # A call noted "refused" by mistake, then corrected to "interested".
+        logged = log_call(session=session, company=company, outcome=CallOutcome.REFUSED, on=None,
+                          notes="Pas le temps", actor="caller:1", now=moment, call_minutes=15)  # fmt: skip
+        correct_call(session=session, task=logged.task, outcome=CallOutcome.INTERESTED, on=None,
+                     notes="Visite en janvier", actor="caller:1",
+                     now=moment + timedelta(minutes=4), call_minutes=15)  # fmt: skip
+        meeting = Meeting(uid="m-1@test", title="Rencontre de janvier", place="Nuits",
+                          starts_at=moment + timedelta(days=40), ends_at=moment + timedelta(days=40, hours=2))  # fmt: skip
+        session.add(meeting)
+        session.flush()
+        session.add(Registration(meeting_id=meeting.id, company_id=company.id,  # type: ignore[arg-type]
+                                 status=Answer.REGISTERED, people=2))  # fmt: skip
         session.commit()
         company_id = company.id
     office.sign_in()
     page = office.client.get(f"/equipe/entreprise/{company_id}")
     assert page.status_code == 200
-    assert (
-        "Fromagerie Brun" in page.text
-        and "Léa Brun" in page.text
-        and "tel:+33639980101" in page.text
-    )
-    assert "Historique des étapes" in page.text and "Visites" in page.text
+    text = page.text
+    assert "Fromagerie Brun" in text and "Léa Brun" in text and "tel:+33639980101" in text
+    assert "Étape : <strong>appelée</strong>" in text  # the corrected state
+    # The whole history, the mistake included, marked as taken back.
+    assert "<s>contactée → a décliné</s> (corrigé)" in text
+    assert "correction : appel noté « refus » par erreur, corrigé en « intéressé" in text
+    assert text.index("(corrigé)") < text.index("appel : intéressé")
+    assert "intéressé (prêt pour une visite)" in text and "Visite en janvier" in text
+    assert "Rencontre de janvier : inscrite" in text and "Visites" in text
     assert (
         office.client.get("/equipe/?q=fromagerie").text.count(f"/equipe/entreprise/{company_id}")
         == 1

@@ -6,7 +6,7 @@ import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -19,6 +19,7 @@ from portal.events import CALL_LOGGED_EVENT, CallLoggedEvent, call_logged_event_
 from synergie.calls.callers import add_caller
 from synergie.calls.lists import call_link_expiry
 from synergie.messaging.links import CallLink, call_log_url
+from synergie.reporting.funnel import funnel
 from synergie.settings import Settings
 from tasks.calls import digests_for
 from tests.factories import NOW, make_company, make_contact
@@ -59,6 +60,36 @@ class Desk:
     def company(self, name: str) -> Company:
         with Session(self.engine) as session:
             return session.exec(select(Company).where(Company.name == name)).one()
+
+    def open_tasks(self, company_id: int | None) -> list[tuple[date, int]]:
+        """The company's open call tasks as (due on, attempt)."""
+        with Session(self.engine) as session:
+            return [
+                (t.due_on, t.attempt)
+                for t in session.exec(
+                    select(CallTask).where(
+                        CallTask.company_id == company_id, col(CallTask.outcome).is_(None)
+                    )
+                )
+            ]
+
+    def history(self, company_id: int | None) -> list[tuple[Stage, Stage, str, str, datetime]]:
+        """The company's stage changes, oldest first, as (from, to, why, by whom, when)."""
+        with Session(self.engine) as session:
+            return [
+                (c.from_stage, c.to_stage, c.why, c.actor, c.at)
+                for c in session.exec(
+                    select(StageChange)
+                    .where(StageChange.company_id == company_id)
+                    .order_by(col(StageChange.id))
+                )
+            ]
+
+    def call_hours(self, company_id: int | None) -> list[float]:
+        with Session(self.engine) as session:
+            return list(
+                session.exec(select(TimeEntry.hours).where(TimeEntry.company_id == company_id))
+            )
 
     def snapshot(self) -> tuple[object, ...]:
         """Everything a call changes: tasks, stages and their history, the time ledger."""
@@ -137,40 +168,64 @@ def test_an_outcome_is_logged_once_like_the_cli(desk: Desk) -> None:
     assert hours == [round(desk.settings.call_minutes / 60, 4)]
 
 
-def test_a_callback_then_its_correction_undoes_and_redoes(desk: Desk) -> None:
+def test_a_callback_then_its_correction_takes_it_back_and_keeps_the_history(desk: Desk) -> None:
     path = desk.links(desk.alice)["Scierie Vallet"]
-    before = desk.snapshot()
     on = TODAY + timedelta(days=3)
     desk.client.post(path, data={"resultat": "callback", "rappel": on.isoformat()})
-    with Session(desk.engine) as session:
-        company_id = desk.company("Scierie Vallet").id
-        open_tasks = session.exec(
-            select(CallTask).where(
-                CallTask.company_id == company_id, col(CallTask.outcome).is_(None)
-            )
-        ).all()
-    assert [t.due_on for t in open_tasks] == [on]
+    company_id = desk.company("Scierie Vallet").id
+    assert desk.open_tasks(company_id) == [(on, 1)]
+    desk.clock.now = NOW + timedelta(minutes=5)
     answer = desk.client.post(path, data={"resultat": "no-answer", "correction": "1"})
     assert answer.status_code == 200 and "Correction enregistrée" in answer.text
-    with Session(desk.engine) as session:
-        open_tasks = session.exec(
-            select(CallTask).where(
-                CallTask.company_id == company_id, col(CallTask.outcome).is_(None)
-            )
-        ).all()
-        moves = session.exec(select(StageChange).where(StageChange.company_id == company_id)).all()
-        entries = session.exec(select(TimeEntry).where(TimeEntry.company_id == company_id)).all()
-    # The callback's stage move and follow-up are gone; no-answer's next try is there instead.
+    # The callback's follow-up is gone, no-answer's next try is there instead; its stage move
+    # is taken back by a new change, not erased; the call's time is booked once.
     assert desk.company("Scierie Vallet").stage == Stage.CONTACTED
-    assert [(t.due_on, t.attempt) for t in open_tasks] == [(date(2026, 11, 3), 2)]
-    assert moves == [] and len(entries) == 1
-    # Correcting back to the first answer gives the state a first answer would have given.
+    assert desk.open_tasks(company_id) == [(date(2026, 11, 3), 2)]
+    actor = f"caller:{desk.alice}"
+    callback_move = (Stage.CONTACTED, Stage.CALLED, "appel : à rappeler", actor, NOW)
+    taken_back = (
+        Stage.CALLED, Stage.CONTACTED,
+        "correction : appel noté « à rappeler » par erreur, corrigé en « pas de réponse »",
+        actor, NOW + timedelta(minutes=5),
+    )  # fmt: skip
+    assert desk.history(company_id) == [callback_move, taken_back]
+    assert desk.call_hours(company_id) == [round(desk.settings.call_minutes / 60, 4)]
+    with Session(desk.engine) as session:
+        [called] = [step for step in funnel(session=session) if step.stage == Stage.CALLED]
+    assert called.reached == 0  # a move taken back does not count in the programme's funnel
+    # Correcting back to the first answer gives the state a first answer would have given,
+    # with every step of it in the history.
+    desk.clock.now = NOW + timedelta(minutes=9)
     desk.client.post(
         path, data={"resultat": "callback", "rappel": on.isoformat(), "correction": "1"}
     )
-    tasks, stages, changes, entries_count = desk.snapshot()
-    assert stages != before[1] and changes == 1 and entries_count == 1
+    assert desk.company("Scierie Vallet").stage == Stage.CALLED
+    assert desk.open_tasks(company_id) == [(on, 1)]
+    assert desk.history(company_id) == [
+        callback_move, taken_back,
+        (Stage.CONTACTED, Stage.CALLED, "appel : à rappeler", actor, NOW + timedelta(minutes=9)),
+    ]  # fmt: skip
+    assert len(desk.call_hours(company_id)) == 1
     assert [e.corrected for e in desk.events] == [False, True, True]
+
+
+def test_corrections_at_the_same_instant_take_back_only_what_stands(desk: Desk) -> None:
+    # The clock does not move: every change is at the same instant, by the same caller.
+    path = desk.links(desk.alice)["Tonnellerie Meunier"]
+    company_id = desk.company("Tonnellerie Meunier").id
+    desk.client.post(path, data={"resultat": "refused"})
+    for outcome, stage in (("wrong-number", Stage.CONTACTED), ("reached", Stage.CALLED),
+                           ("refused", Stage.DECLINED), ("reached", Stage.CALLED)):  # fmt: skip
+        answer = desk.client.post(path, data={"resultat": outcome, "correction": "1"})
+        assert answer.status_code == 200, answer.text
+        assert desk.company("Tonnellerie Meunier").stage == stage
+    moves = [(before, after) for before, after, *_ in desk.history(company_id)]
+    assert moves == [
+        (Stage.CONTACTED, Stage.DECLINED), (Stage.DECLINED, Stage.CONTACTED),  # refused, taken back
+        (Stage.CONTACTED, Stage.CALLED),  # reached
+        (Stage.CALLED, Stage.CONTACTED), (Stage.CONTACTED, Stage.DECLINED),  # → refused
+        (Stage.DECLINED, Stage.CONTACTED), (Stage.CONTACTED, Stage.CALLED),  # → reached
+    ]  # fmt: skip
 
 
 def test_a_correction_is_refused_once_the_company_moved_on(desk: Desk) -> None:

@@ -22,6 +22,7 @@ from models import (
     StageChange,
     TimeEntry,
 )
+from models.companies import move_company, take_back_move
 from synergie.calls.callers import CallError, add_caller, parse_days
 from synergie.calls.lists import (
     assign_calls,
@@ -303,3 +304,20 @@ def test_an_opt_out_after_assignment_takes_the_call_off_the_digest(engine: sa.En
         # Nor is the call handed out again the next day, when unlogged calls roll over.
         tuesday = assign(session, MONDAY + timedelta(days=1))
         assert [t.company_id for ts in tuesday.values() for t in ts] == [kept.id]
+
+
+def test_a_move_taken_back_does_not_restart_the_wait_before_the_first_call(
+    engine: sa.Engine,
+) -> None:
+    with Session(engine) as session:
+        company = contacted(session, 10)
+        # Staff moved it to "called" by mistake, then took it back today.
+        move = move_company(session=session, company=company, target=Stage.CALLED,
+                            why="erreur", actor="staff:test", now=NOW)  # fmt: skip
+        take_back_move(session=session, company=company, change=move, why="pas encore appelée",
+                       actor="staff:test", now=NOW + timedelta(minutes=1))  # fmt: skip
+        assert Stage(company.stage) == Stage.CONTACTED
+        due = companies_due_for_call(session=session, today=MONDAY, after_days=7)
+        assert [c.id for c, _ in due] == [company.id]  # contacted 10 days ago, not today
+        rows = session.exec(select(StageChange).where(StageChange.company_id == company.id)).all()
+        assert [r.why for r in rows] == ["courrier", "erreur", "correction : pas encore appelée"]

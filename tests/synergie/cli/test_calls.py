@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import typer
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
-from models import Caller, CallTask, Contact, Stage, StageChange, TimeEntry
+from models import Caller, CallOutcome, CallTask, Contact, Stage, StageChange, TimeEntry
 from models.db import make_engine
+from synergie.calls.outcomes import correct_call
 from synergie.cli.calls import callers_app, calls_app
 from synergie.cli.common import CliError
 from synergie.settings import Settings
@@ -139,3 +140,31 @@ def test_calls_remind_runs_the_flow(sqlite_settings: Settings, company_siret: st
     assert exc is None and code == 0
     assert "Appels à passer" in out and "│      1 │" in out and "SMS envoyés" in out
     assert len(list((sqlite_settings.outbox_dir / "sms").glob("*.sms"))) == 1
+
+
+def test_calls_log_after_a_correction_goes_on_from_the_corrected_state(
+    sqlite_settings: Settings, company_siret: str
+) -> None:
+    code, out, _ = run("calls", "log", company_siret, "--outcome", "interested", "--by", "Anne")
+    assert code == 0 and "appelée" in out
+    engine = make_engine(sqlite_settings.db_url)
+    with Session(engine) as session:  # a volunteer's correction, as the call page makes it
+        task = session.exec(select(CallTask)).one()
+        assert task.logged_at is not None
+        correct_call(session=session, task=task, outcome=CallOutcome.NO_ANSWER, on=None,
+                     notes=None, actor="caller:1", now=task.logged_at + timedelta(minutes=3),
+                     call_minutes=sqlite_settings.call_minutes)  # fmt: skip
+        session.commit()
+    code, out, _ = run("calls", "log", company_siret, "--outcome", "reached", "--by", "Anne")
+    assert code == 0 and "Scierie Fictive : joint — étape appelée" in out
+    with Session(engine) as session:
+        history = session.exec(select(StageChange).order_by(col(StageChange.id))).all()
+        assert [(c.from_stage, c.to_stage, c.why.split(" :")[0]) for c in history] == [
+            (Stage.CONTACTED, Stage.CALLED, "appel"),
+            (Stage.CALLED, Stage.CONTACTED, "correction"),
+            (Stage.CONTACTED, Stage.CALLED, "appel"),
+        ]
+        tasks = session.exec(select(CallTask).order_by(col(CallTask.id))).all()
+        assert [(t.outcome, t.attempt) for t in tasks] == [("no-answer", 1), ("reached", 2)]
+        assert len(session.exec(select(TimeEntry)).all()) == 2  # two calls made, each booked once
+    engine.dispose()
