@@ -1,7 +1,7 @@
 """listing uploads: a listing staff uploaded on the portal, and what its import did
 
 Revision ID: 0014
-Revises: 0009
+Revises: 0012
 Create Date: 2026-11-30 14:05:00.000000
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import models.columns
 
 revision: str = "0014"
-down_revision: str | None = "0009"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
