@@ -7,6 +7,7 @@ from models.enums import (
     Answer,
     CallOutcome,
     Channel,
+    LocationPrecision,
     MailOutcome,
     MeetingStatus,
     MessageStatus,
@@ -57,6 +58,7 @@ from models.tables import (
 __all__ = [
     "ANSWER_LABELS_FR",
     "Answer",
+    "LocationPrecision",
     "Meeting",
     "MeetingStatus",
     "Referral",

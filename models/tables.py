@@ -15,6 +15,7 @@ from models.enums import (
     Answer,
     CallOutcome,
     Channel,
+    LocationPrecision,
     MailOutcome,
     MeetingStatus,
     MessageStatus,
@@ -59,6 +60,10 @@ class CompanyBase(SQLModel):
     commune_code: str | None = Field(default=None, max_length=5, index=True)
     latitude: float | None = None
     longitude: float | None = None
+    # "commune" when latitude/longitude are the commune's centroid, not the site's own position.
+    location_precision: LocationPrecision | None = Field(
+        default=None, sa_type=enum_column(LocationPrecision, "ck_company_location_precision")
+    )
 
 
 class Company(CompanyBase, table=True):
