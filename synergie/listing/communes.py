@@ -30,7 +30,8 @@ _ARRONDISSEMENT = re.compile(r"^(?P<city>.+) (?P<number>\d+)(?:e|er) Arrondissem
 
 def place_key(name: str) -> str:
     """The comparable form of a commune name: ASCII, lower case, words only, Saint → st."""
-    words = re.sub(r"[^a-z0-9]+", " ", unidecode(name).lower()).split()
+    ascii_name = name if name.isascii() else unidecode(name)
+    words = re.sub(r"[^a-z0-9]+", " ", ascii_name.lower()).split()
     if "cedex" in words:  # "NUITS ST GEORGES CEDEX 1": the distribution, not the commune
         words = words[: words.index("cedex")]
     return " ".join(_SHORT_WORDS.get(word, word) for word in words)
@@ -73,8 +74,24 @@ class Communes:
     # A delegated or associated commune's code → the commune it now belongs to.
     merged_into: dict[str, str] = field(default_factory=dict)
     by_postcode: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    own_names: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    other_names: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # (name, code) of the other names a commune answers to: delegated and associated
+    # communes, arrondissements written the short way. Indexed on first use only: an
+    # import whose rows all carry their code never pays for it.
+    aliases: list[tuple[str, str]] = field(default_factory=list)
+    _own_names: dict[str, set[str]] | None = None
+    _other_names: dict[str, set[str]] = field(default_factory=dict)
+
+    def _name_indexes(self) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+        if self._own_names is None:
+            own: dict[str, set[str]] = defaultdict(set)
+            other: dict[str, set[str]] = defaultdict(set)
+            for code, commune in self.by_code.items():
+                own[place_key(commune.name)].add(code)
+            for name, code in self.aliases:
+                if code in self.by_code:
+                    other[place_key(name)].add(code)
+            self._own_names, self._other_names = own, other
+        return self._own_names, self._other_names
 
     def get(self, code: str) -> Commune | None:
         """The commune with this INSEE code, following a merged commune to the one it joined."""
@@ -87,7 +104,7 @@ class Communes:
     def named(self, key: str, among: Iterable[str] | None = None) -> list[Commune]:
         """Communes answering to the name key, own names first: ``among`` limits the codes."""
         allowed = None if among is None else set(among)
-        for index in (self.own_names, self.other_names):
+        for index in self._name_indexes():
             codes = index.get(key, set())
             if allowed is not None:
                 codes = codes & allowed
@@ -172,10 +189,9 @@ def _ambiguous(reason: str, candidates: list[Commune]) -> PlaceNotFound:
 
 @lru_cache(maxsize=1)
 def load_communes(path: Path = DATA) -> Communes:
-    """Read the shipped communes table once per process (~0.2 s)."""
+    """Read the shipped communes table once per process."""
     communes = Communes()
     postcodes: dict[str, list[str]] = defaultdict(list)
-    aliases: list[tuple[str, str]] = []
     text = gzip.decompress(path.read_bytes()).decode("utf-8")
     for code, kind, name, parent, lat, lon, codes in csv.reader(
         io.StringIO(text.split("\n", 1)[1]), delimiter=";"
@@ -183,22 +199,18 @@ def load_communes(path: Path = DATA) -> Communes:
         if kind in ("COMD", "COMA"):
             if parent and parent != code:
                 communes.merged_into.setdefault(code, parent)
-            aliases.append((place_key(name), parent))
+            communes.aliases.append((name, parent))
             continue
-        latitude = float(lat) if lat else None
-        longitude = float(lon) if lon else None
         own = tuple(codes.split())
-        communes.by_code[code] = Commune(code, name, latitude, longitude, own)
+        communes.by_code[code] = Commune(
+            code, name, float(lat) if lat else None, float(lon) if lon else None, own
+        )
         for postcode in own:
             postcodes[postcode].append(code)
-        communes.own_names[place_key(name)].add(code)
-        arrondissement = _ARRONDISSEMENT.match(name)
+        arrondissement = _ARRONDISSEMENT.match(name) if kind == "ARM" else None
         if arrondissement:  # "Paris 15e Arrondissement" is written "PARIS 15", "Paris 15e", "Paris"
             city, number = arrondissement["city"], arrondissement["number"]
             for alias in (city, f"{city} {number}", f"{city} {number}e", f"{city} {number}er"):
-                aliases.append((place_key(alias), code))
-    for key, code in aliases:
-        if code in communes.by_code:
-            communes.other_names[key].add(code)
+                communes.aliases.append((alias, code))
     communes.by_postcode = {p: tuple(codes) for p, codes in postcodes.items()}
     return communes

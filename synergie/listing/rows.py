@@ -184,6 +184,18 @@ def _to_wgs84(epsg: int) -> Any:
     return Transformer.from_crs(epsg, 4326, always_xy=True)
 
 
+@lru_cache(maxsize=1)
+def _ellipsoid() -> Any:
+    from pyproj import Geod
+
+    return Geod(ellps="WGS84")
+
+
+def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """The geodesic distance between two WGS84 points, in km."""
+    return float(_ellipsoid().inv(lon1, lat1, lon2, lat2)[2]) / 1000
+
+
 def sirene_position(x: str, y: str, commune_code: str | None) -> tuple[float, float] | None:
     """The (latitude, longitude) of SIRENE's projected coordinates, or None when absent or masked."""
     try:
@@ -204,8 +216,6 @@ def place_company(company: dict[str, Any]) -> str | None:
     name decide. Coordinates given by the row are the site's; without them, the commune's
     centroid stands in (``location_precision`` says which).
     """
-    from synergie.synergies.matching import great_circle_km
-
     communes = load_communes()
     code = company.get("commune_code")
     commune = communes.get(code) if code else None
@@ -227,7 +237,7 @@ def place_company(company: dict[str, Any]) -> str | None:
         and longitude is not None
         and (
             centroid is None
-            or great_circle_km(latitude, longitude, *centroid) <= SITE_MAX_KM_FROM_COMMUNE
+            or distance_km(latitude, longitude, *centroid) <= SITE_MAX_KM_FROM_COMMUNE
         )
     ):
         company["location_precision"] = LocationPrecision.SITE.value
