@@ -271,3 +271,33 @@ def test_legal_units_need_a_sirene_sites_file(engine: sa.Engine, tmp_path: Path)
         run(engine, path, tmp_path, legal_units=units_path)
     with pytest.raises(ListingFileError, match="unités légales"):
         run(engine, units_path, tmp_path, legal_units=path)
+
+
+def test_matching_places_a_company_without_coordinates_at_its_communes_centroid() -> None:
+    from synergie.synergies.sources import sites_from_companies
+
+    own = Company(id=1, name="A", name_key="a", commune_code=NUITS, latitude=47.2, longitude=4.9)
+    by_commune = Company(id=2, name="B", name_key="b", commune_code=GEVREY)
+    nowhere = Company(id=3, name="C", name_key="c")
+    sites, missing = sites_from_companies([own, by_commune, nowhere])
+    assert [(s.id, s.latitude) for s in sites][0] == (1, 47.2)
+    gevrey = load_communes().get(GEVREY)
+    assert gevrey is not None and (sites[1].latitude, sites[1].longitude) == (
+        gevrey.latitude,
+        gevrey.longitude,
+    )
+    assert missing == [nowhere]
+
+
+def test_a_position_far_from_its_commune_gives_way_to_the_communes_centroid(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    path = tmp_path / "liste.csv"
+    path.write_text(
+        "siret;raison_sociale;code_commune;latitude;longitude\n"
+        f"{luhn_siret(451)};Inversée;{NUITS};4.95;47.14\n",  # latitude and longitude swapped
+        encoding="utf-8",
+    )
+    run(engine, path, tmp_path)
+    company = companies(engine)["Inversée"]
+    assert company.location_precision == "commune" and abs(company.latitude - 47.146) < 0.01  # type: ignore[operator]
