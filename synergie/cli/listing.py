@@ -41,7 +41,11 @@ def import_(
         ),
     ],
     commune: Annotated[
-        list[str] | None, typer.Option("--commune", help="Code commune INSEE à garder (répétable)")
+        list[str] | None,
+        typer.Option(
+            "--commune",
+            help="Commune à garder (répétable) : code INSEE, nom, code postal ou « 21700 Nuits-Saint-Georges »",
+        ),
     ] = None,
     legal_units: Annotated[
         Path | None,
@@ -73,11 +77,13 @@ def import_(
         from synergie.listing.reading import sniff_csv
 
         sniff_csv(legal_units)
+    from synergie.listing.communes import commune_codes
+
     try:
         params = ImportListingParams(
             path=str(path.resolve()),
             legal_units=str(legal_units.resolve()) if legal_units else "",
-            communes=commune or [],
+            communes=commune_codes(commune or []),
             naf_prefixes=naf or [],
             min_staff_band=min_staff_band or "",
             include_closed=include_closed,
@@ -87,6 +93,8 @@ def import_(
         raise CliError(
             "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
         ) from exc
+    except ValueError as exc:  # a commune unknown or ambiguous
+        raise CliError(str(exc)) from exc
     with prefect_notice(), progress_bar():
         counts = import_flow(params)
     print_import(counts, dry_run)

@@ -44,10 +44,10 @@ def campaign_add(
 ) -> None:
     """Crée une campagne (un territoire, une année)."""
     from models import Campaign
-    from synergie.mailing.campaigns import campaign_communes
+    from synergie.listing.communes import commune_codes
 
     try:
-        codes = campaign_communes(commune or [])
+        codes = commune_codes(commune or [])
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     with db_session() as session:

@@ -172,6 +172,28 @@ class Communes:
         return self.named(place_key(text))
 
 
+def commune_codes(terms: Iterable[str]) -> list[str]:
+    """The INSEE codes meant by codes, names or postcodes; ValueError in French for an unknown or ambiguous one."""
+    communes = load_communes()
+    codes: set[str] = set()
+    for term in terms:
+        found = communes.find(term)
+        if not found:
+            raise ValueError(
+                f"commune inconnue « {term.strip()} » : donnez un code commune INSEE (ex. 21464), "
+                "un code postal ou un nom de commune de France"
+            )
+        if len(found) > 1:
+            shown = "; ".join(c.label() for c in found[:CANDIDATES_SHOWN])
+            more = f"… (+{len(found) - CANDIDATES_SHOWN})" if len(found) > CANDIDATES_SHOWN else ""
+            raise ValueError(
+                f"« {term.strip()} » désigne plusieurs communes : {shown}{more} ; "
+                "donnez le code commune INSEE de chacune"
+            )
+        codes.add(found[0].code)
+    return sorted(codes)
+
+
 def _names(communes: Iterable[Commune]) -> str:
     shown = [c.name for c in communes]
     more = len(shown) - CANDIDATES_SHOWN

@@ -98,30 +98,6 @@ def select_recipients(
     return [Recipient(*row) for row in connection.execute(query)]
 
 
-def campaign_communes(terms: Sequence[str]) -> list[str]:
-    """The INSEE codes meant by codes, names or postcodes; ValueError in French for an unknown or ambiguous one."""
-    from synergie.listing.communes import CANDIDATES_SHOWN, load_communes
-
-    communes = load_communes()
-    codes: set[str] = set()
-    for term in terms:
-        found = communes.find(term)
-        if not found:
-            raise ValueError(
-                f"commune inconnue « {term.strip()} » : donnez un code commune INSEE (ex. 21464), "
-                "un code postal ou un nom de commune de France"
-            )
-        if len(found) > 1:
-            shown = "; ".join(c.label() for c in found[:CANDIDATES_SHOWN])
-            more = f"… (+{len(found) - CANDIDATES_SHOWN})" if len(found) > CANDIDATES_SHOWN else ""
-            raise ValueError(
-                f"« {term.strip()} » désigne plusieurs communes : {shown}{more} ; "
-                "donnez le code commune INSEE de chacune"
-            )
-        codes.add(found[0].code)
-    return sorted(codes)
-
-
 @dataclass(frozen=True)
 class OutsideCommunes:
     """Companies of the listing (stage listed) that a campaign leaves out for their commune."""

@@ -79,7 +79,14 @@ def test_the_dry_run_says_who_falls_outside_the_campaign_and_why(
 
     sites, units, _ = sirene_case(tmp_path)
     code, out, _ = invoke(
-        capsys, monkeypatch, "import", str(sites), "--legal-units", str(units), "--commune", "21464"
+        capsys,
+        monkeypatch,
+        "import",
+        str(sites),
+        "--legal-units",
+        str(units),
+        "--commune",
+        "Nuits-Saint-Georges",
     )
     assert code == 0 and "Nommées d'après leur unité légale" in out
     assert re.search(r"Non diffusibles \(SIRENE, jamais démarchées\)\s+│\s+2 ", out)
@@ -95,3 +102,5 @@ def test_an_unreadable_legal_units_file_is_said_before_prefect(
         capsys, monkeypatch, "import", str(sites), "--legal-units", str(tmp_path / bad)
     )
     assert code == 1 and "fichier introuvable" in err and "API locale" not in out
+    code, out, err = invoke(capsys, monkeypatch, "import", str(sites), "--commune", "999999")
+    assert code == 1 and "commune inconnue « 999999 »" in err and "API locale" not in out
