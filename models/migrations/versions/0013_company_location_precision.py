@@ -17,22 +17,17 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("company", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column(
-                "location_precision",
-                sa.Enum(
-                    "site",
-                    "commune",
-                    name="ck_company_location_precision",
-                    native_enum=False,
-                    create_constraint=True,
-                    length=32,
-                ),
-                nullable=True,
-            )
+    # A plain ADD COLUMN: a batch (copy and move) of the company table would break the
+    # foreign keys of every table that points at it. SQLite cannot add a CHECK to an
+    # existing table without that copy, so only PostgreSQL gets the constraint here.
+    op.add_column("company", sa.Column("location_precision", sa.String(length=32), nullable=True))
+    if op.get_bind().dialect.name == "postgresql":
+        op.create_check_constraint(
+            "ck_company_location_precision",
+            "company",
+            "location_precision IN ('site', 'commune')",
         )
-        # Coordinates imported before this revision came from the listing file: the site's own.
+    # Coordinates imported before this revision came from the listing file: the site's own.
     op.execute(
         "UPDATE company SET location_precision = 'site' "
         "WHERE latitude IS NOT NULL AND longitude IS NOT NULL"
@@ -40,5 +35,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("company", schema=None) as batch_op:
-        batch_op.drop_column("location_precision")
+    if op.get_bind().dialect.name == "postgresql":
+        op.drop_constraint("ck_company_location_precision", "company", type_="check")
+    op.drop_column("company", "location_precision")
