@@ -528,6 +528,77 @@ def write_sirene_file(
     return kept
 
 
+# The columns of StockUniteLegale_utf8.csv as INSEE publishes it (2025), in file order.
+LEGAL_UNIT_COLUMNS: tuple[str, ...] = (
+    "siren", "statutDiffusionUniteLegale", "unitePurgeeUniteLegale", "dateCreationUniteLegale",
+    "sigleUniteLegale", "sexeUniteLegale", "prenom1UniteLegale", "prenom2UniteLegale",
+    "prenom3UniteLegale", "prenom4UniteLegale", "prenomUsuelUniteLegale",
+    "pseudonymeUniteLegale", "identifiantAssociationUniteLegale", "trancheEffectifsUniteLegale",
+    "anneeEffectifsUniteLegale", "dateDernierTraitementUniteLegale", "nombrePeriodesUniteLegale",
+    "categorieEntreprise", "anneeCategorieEntreprise", "dateDebut",
+    "etatAdministratifUniteLegale", "nomUniteLegale", "nomUsageUniteLegale",
+    "denominationUniteLegale", "denominationUsuelle1UniteLegale",
+    "denominationUsuelle2UniteLegale", "denominationUsuelle3UniteLegale",
+    "categorieJuridiqueUniteLegale", "activitePrincipaleUniteLegale",
+    "nomenclatureActivitePrincipaleUniteLegale", "nicSiegeUniteLegale",
+    "economieSocialeSolidaireUniteLegale", "societeMissionUniteLegale",
+    "caractereEmployeurUniteLegale", "activitePrincipaleNAF25UniteLegale",
+)  # fmt: skip
+FIRST_NAMES: tuple[str, ...] = (
+    "JEAN", "MARIE", "PIERRE", "ANNE", "MICHEL", "SOPHIE", "LOUIS", "CLAIRE", "PAUL", "JULIE",
+)  # fmt: skip
+
+
+def write_legal_units_file(path: str | Path, sites: str | Path, *, seed: int = 0) -> int:
+    """Write a StockUniteLegale-shaped CSV with one legal unit per SIREN of the sites file; return its rows.
+
+    About 60 % are companies (a denomination), the others sole traders (names only); about
+    4 % are partially diffusible ("P", their fields [ND]) like in INSEE's stock. The SIRENs
+    are read from the first column of ``sites`` (a file written by ``write_sirene_file``).
+    """
+    rng = random.Random(seed)
+    random_ = rng.random
+    written = 0
+    previous = b""
+    buffer: list[str] = []
+    with open(sites, "rb") as source, open(path, "w", encoding="utf-8", newline="") as out:
+        out.write(",".join(LEGAL_UNIT_COLUMNS) + "\n")
+        source.readline()
+        for line in source:
+            siren = line[:9]
+            if siren == previous or not siren.isdigit():
+                continue
+            previous = siren
+            partial = random_() < 0.04
+            company = random_() < 0.6
+            surname = SURNAMES[int(random_() * len(SURNAMES))]
+            first = FIRST_NAMES[int(random_() * len(FIRST_NAMES))]
+            if partial:
+                sex, first1, usual, last, denomination = "[ND]", "[ND]", "[ND]", "[ND]", ""
+                if company:
+                    sex = first1 = usual = last = ""
+                    denomination = "[ND]"
+            elif company:
+                sex = first1 = usual = last = ""
+                denomination = csv_field(
+                    f"{surname} {rng.choice(('SAS', 'SARL', 'ET FILS', 'SA'))}"
+                )
+            else:
+                sex, first1, usual, last, denomination = "M", first, first, surname, ""
+            naf = NAF_CODES[int(random_() * len(NAF_CODES))][0]
+            buffer.append(
+                f"{siren.decode()},{'P' if partial else 'O'},,2001-05-14,,{sex},{first1},,,,{usual},,,"
+                f"NN,,2024-03-01T10:00:00,2,PME,2022,2001-05-14,A,{last},,{denomination},,,,"
+                f"{'5710' if company else '1000'},{naf},NAFRev2,00012,N,,N,{naf}\n"
+            )
+            written += 1
+            if len(buffer) >= CHUNK_ROWS:
+                out.write("".join(buffer))
+                buffer.clear()
+        out.write("".join(buffer))
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("output", type=Path)

@@ -21,6 +21,12 @@ class ImportListingParams(BaseModel):
         description="Chemin du fichier (CSV ou classeur .xlsx) sur la machine qui exécute le flow ; "
         "depuis un navigateur, déposez-le plutôt sur la page « Importer une liste » du portail",
     )
+    legal_units: str = Field(
+        title="Unités légales (SIRENE)",
+        default="",
+        description="Chemin du fichier StockUniteLegale de SIRENE, à côté d'un StockEtablissement : "
+        "il donne la raison sociale des établissements sans nom ni enseigne (vide : aucun)",
+    )
     communes: list[str] = Field(
         title="Codes commune INSEE",
         default_factory=list,
@@ -82,6 +88,7 @@ def import_listing(
         path=params.path,
         listing_filter=params.listing_filter(),
         dry_run=params.dry_run,
+        legal_units=params.legal_units.strip() or None,
     )
     publish_import_report(report)
     return {
@@ -90,6 +97,9 @@ def import_listing(
         "updated": report.updated,
         "rejected": report.rejected,
         "filtered_out": report.filtered_out,
+        "not_diffusible": report.not_diffusible,
+        "unplaced": report.unplaced,
+        "named_from_legal_units": report.named_from_legal_units,
         "rejects_path": report.rejects_path,
     }
 

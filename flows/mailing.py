@@ -97,8 +97,12 @@ async def mailing(params: MailingParams = MailingParams()) -> dict[str, int]:  #
         dry_run=params.dry_run,
     )  # fmt: skip
     if plan.dry_run:
-        lines = await preview_mailing(settings=settings, plan=plan)
-        return {"would_send": len(lines)}
+        lines, outside = await preview_mailing(settings=settings, plan=plan)
+        return {
+            "would_send": len(lines),
+            "outside_no_code": outside.no_code,
+            "outside_other_commune": outside.other_commune,
+        }
     added, waiting = await enqueue_mailing(settings=settings, plan=plan)
     expected = max(1, min(plan.max_per_run, waiting))
     progress = ProgressArtifact(

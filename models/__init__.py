@@ -8,6 +8,7 @@ from models.enums import (
     Answer,
     CallOutcome,
     Channel,
+    LocationPrecision,
     MailOutcome,
     MeetingStatus,
     MessageStatus,
@@ -61,6 +62,7 @@ from models.tables import (
 __all__ = [
     "ANSWER_LABELS_FR",
     "Answer",
+    "LocationPrecision",
     "Meeting",
     "MeetingStatus",
     "Referral",

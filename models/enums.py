@@ -40,6 +40,13 @@ STAGE_LABELS_FR: dict[Stage, str] = {
 }
 
 
+class LocationPrecision(StrEnum):
+    """Where a company's coordinates come from: the site itself, or its commune's centroid."""
+
+    SITE = "site"
+    COMMUNE = "commune"
+
+
 class Source(StrEnum):
     """How a company entered the listing."""
 

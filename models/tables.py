@@ -15,6 +15,7 @@ from models.enums import (
     Answer,
     CallOutcome,
     Channel,
+    LocationPrecision,
     MailOutcome,
     MeetingStatus,
     MessageStatus,
@@ -60,6 +61,10 @@ class CompanyBase(SQLModel):
     commune_code: str | None = Field(default=None, max_length=5, index=True)
     latitude: float | None = None
     longitude: float | None = None
+    # "commune" when latitude/longitude are the commune's centroid, not the site's own position.
+    location_precision: LocationPrecision | None = Field(
+        default=None, sa_type=enum_column(LocationPrecision, "ck_company_location_precision")
+    )
 
 
 class Company(CompanyBase, table=True):
@@ -322,8 +327,11 @@ class ListingUpload(SQLModel, table=True):
     created: int = 0
     updated: int = 0
     rejected: int = 0
+    not_diffusible: int = 0  # SIRENE's partially diffusible sites and legal units, never imported
+    unplaced: int = 0  # imported without a commune code (staff complete them)
     # The first rejected rows, for the page: [[line, French reason], ...].
     rejections: list[list[Any]] = Field(default_factory=list, sa_type=sa.JSON)
+    unplaced_rows: list[list[Any]] = Field(default_factory=list, sa_type=sa.JSON)
     rejects_path: str | None = Field(default=None, max_length=1000)
     error: str | None = Field(default=None, max_length=2000)  # French, for staff
     uploaded_at: datetime = Field(sa_type=UTCDateTime)

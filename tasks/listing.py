@@ -18,7 +18,12 @@ from tasks.runtime import ProgressArtifact, engine_for
 
 @task(name="import-listing-file", cache_policy=NO_CACHE)
 def import_listing_file(
-    *, settings: Settings, path: str, listing_filter: ListingFilter, dry_run: bool
+    *,
+    settings: Settings,
+    path: str,
+    listing_filter: ListingFilter,
+    dry_run: bool,
+    legal_units: str | None = None,
 ) -> ImportReport:
     """Stream the file into the database and return the import report.
 
@@ -37,11 +42,13 @@ def import_listing_file(
         rejects_dir=settings.reports_dir,
         dry_run=dry_run,
         on_progress=progress.update,
+        legal_units=Path(legal_units) if legal_units else None,
     )
     logger.info(
-        "read %d rows (%s, %s): %d new, %d updated, %d rejected, %d filtered out in %.1fs",
+        "read %d rows (%s, %s): %d new, %d updated, %d rejected, %d filtered out, "
+        "%d not diffusible, %d without a commune code in %.1fs",
         report.rows_read, report.kind, report.encoding, report.created, report.updated,
-        report.rejected, report.filtered_out, report.seconds,
+        report.rejected, report.filtered_out, report.not_diffusible, report.unplaced, report.seconds,
     )  # fmt: skip
     return report
 
@@ -59,6 +66,9 @@ def publish_import_report(report: ImportReport) -> None:
         f"| Entreprises {verb} | {report.created} |\n"
         f"| Entreprises déjà connues, mises à jour | {report.updated} |\n"
         f"| Contacts ajoutés | {report.contacts_created} |\n"
+        f"| Non diffusibles (SIRENE, jamais démarchées) | {report.not_diffusible} |\n"
+        f"| Nommées d'après leur unité légale | {report.named_from_legal_units} |\n"
+        f"| Importées sans code commune (à compléter) | {report.unplaced} |\n"
         f"| Lignes rejetées | {report.rejected} |\n"
         f"| Fichier des rejets | {report.rejects_path or '—'} |\n"
     )

@@ -24,7 +24,9 @@ from models.db import require_schema, session_scope
 from models.enums import Channel, MessageStatus
 from synergie.mailing.campaigns import (
     MailComposer,
+    OutsideCommunes,
     batch_size_for,
+    companies_outside,
     enqueue_recipients,
     find_campaign,
     preview,
@@ -146,28 +148,43 @@ def _enqueue(settings: Settings, plan: MailingPlan) -> tuple[int, int, int]:
 
 
 @task(name="preview-mailing", cache_policy=NO_CACHE)
-async def preview_mailing(*, settings: Settings, plan: MailingPlan) -> list[dict[str, str]]:
-    """Render what would go out and publish it as a table; write and send nothing."""
-    lines, due = await asyncio.to_thread(_preview, settings, plan)
+async def preview_mailing(
+    *, settings: Settings, plan: MailingPlan
+) -> tuple[list[dict[str, str]], OutsideCommunes]:
+    """Render what would go out and publish it as a table; write and send nothing.
+
+    Also returns how many companies of the listing the campaign's communes leave out, and why.
+    """
+    lines, due, outside = await asyncio.to_thread(_preview, settings, plan)
+    left_out = ""
+    if outside.no_code or outside.other_commune:
+        left_out = (
+            f" ; hors des communes de la campagne : {outside.no_code} entreprise(s) sans code "
+            f"commune, {outside.other_commune} dans une autre commune"
+        )
     await acreate_table_artifact(
         key="mailing-preview",
         table=lines
         or [{"entreprise": "aucun destinataire", "contact": "", "courriel": "", "objet": ""}],
-        description=f"Essai à blanc « {plan.step} » : {len(lines)} message(s) partiraient (sur {due} dus)",
+        description=f"Essai à blanc « {plan.step} » : {len(lines)} message(s) partiraient (sur {due} dus){left_out}",
     )
-    return lines
+    return lines, outside
 
 
-def _preview(settings: Settings, plan: MailingPlan) -> tuple[list[dict[str, str]], int]:
+def _preview(
+    settings: Settings, plan: MailingPlan
+) -> tuple[list[dict[str, str]], int, OutsideCommunes]:
     engine = engine_for(settings.db_url)
     with session_scope(engine) as session:
         campaign = find_campaign(session=session, name=plan.campaign_name)
     with engine.connect() as connection:
         recipients = select_recipients(connection, campaign=campaign, step=plan.step)
+        outside = companies_outside(connection, campaign=campaign)
     composer = MailComposer(
         settings=settings, templates=templates_for(settings), template=plan.step
     )
-    return preview(composer=composer, recipients=recipients[: plan.max_per_run]), len(recipients)
+    lines = preview(composer=composer, recipients=recipients[: plan.max_per_run])
+    return lines, len(recipients), outside
 
 
 @task(name="send-batch", cache_policy=NO_CACHE)

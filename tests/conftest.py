@@ -14,6 +14,9 @@ os.environ["PREFECT_HOME"] = _PREFECT_HOME
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["PREFECT_API_URL"] = ""
 os.environ.pop("PREFECT_API_KEY", None)
+# The CLI's tables and sentences are asserted whole: the same wide console whether pytest runs
+# in a terminal or in an xdist worker without one (Rich wraps at 80 columns there).
+os.environ["COLUMNS"] = "200"
 for _name in list(os.environ):
     if _name.startswith("SYNERGIE_") and _name != "SYNERGIE_TEST_POSTGRES_URL":
         del os.environ[_name]

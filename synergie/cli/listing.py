@@ -41,7 +41,19 @@ def import_(
         ),
     ],
     commune: Annotated[
-        list[str] | None, typer.Option("--commune", help="Code commune INSEE à garder (répétable)")
+        list[str] | None,
+        typer.Option(
+            "--commune",
+            help="Commune à garder (répétable) : code INSEE, nom, code postal ou « 21700 Nuits-Saint-Georges »",
+        ),
+    ] = None,
+    legal_units: Annotated[
+        Path | None,
+        typer.Option(
+            "--legal-units",
+            help="Fichier SIRENE StockUniteLegale : raison sociale des établissements sans nom "
+            "ni enseigne, et statut de diffusion des unités légales",
+        ),
     ] = None,
     naf: Annotated[
         list[str] | None, typer.Option("--naf", help="Début de code NAF à garder (répétable)")
@@ -61,10 +73,17 @@ def import_(
 
     cli_settings()
     detect_layout(path)  # an unreadable file fails here, before Prefect starts
+    if legal_units is not None:
+        from synergie.listing.reading import sniff_csv
+
+        sniff_csv(legal_units)
+    from synergie.listing.communes import commune_codes
+
     try:
         params = ImportListingParams(
             path=str(path.resolve()),
-            communes=commune or [],
+            legal_units=str(legal_units.resolve()) if legal_units else "",
+            communes=commune_codes(commune or []),
             naf_prefixes=naf or [],
             min_staff_band=min_staff_band or "",
             include_closed=include_closed,
@@ -74,6 +93,8 @@ def import_(
         raise CliError(
             "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
         ) from exc
+    except ValueError as exc:  # a commune unknown or ambiguous
+        raise CliError(str(exc)) from exc
     with prefect_notice(), progress_bar():
         counts = import_flow(params)
     print_import(counts, dry_run)
@@ -87,11 +108,21 @@ def print_import(counts: dict[str, Any], dry_run: bool) -> None:
     table.add_row("Hors filtres", str(counts["filtered_out"]))
     table.add_row("Nouvelles entreprises", str(counts["created"]))
     table.add_row("Déjà connues (mises à jour)", str(counts["updated"]))
+    if counts.get("named_from_legal_units"):
+        table.add_row("Nommées d'après leur unité légale", str(counts["named_from_legal_units"]))
+    table.add_row(
+        "Non diffusibles (SIRENE, jamais démarchées)", str(counts.get("not_diffusible", 0))
+    )
+    unplaced = counts.get("unplaced", 0)
+    table.add_row(
+        "Importées sans code commune (à compléter)", f"[yellow]{unplaced}[/]" if unplaced else "0"
+    )
     table.add_row("Lignes rejetées", f"[red]{counts['rejected']}[/]" if counts["rejected"] else "0")
     console.print(table)
-    if counts["rejected"]:
+    if counts["rejected"] or counts.get("unplaced"):
         console.print(
-            "Les lignes rejetées et leur motif sont dans le dossier des rapports (var/reports)."
+            "Les lignes rejetées ou sans code commune, et leur motif, sont dans le dossier des "
+            "rapports (var/reports)."
         )
 
 

@@ -35,15 +35,24 @@ def campaign_add(
     ],
     year: Annotated[int, typer.Option(min=2000, max=2100, help="Année")] = datetime.now(UTC).year,
     commune: Annotated[
-        list[str] | None, typer.Option("--commune", help="Code commune INSEE couvert (répétable)")
+        list[str] | None,
+        typer.Option(
+            "--commune",
+            help="Commune couverte (répétable) : code INSEE, nom, code postal, ou « 21700 Nuits-Saint-Georges »",
+        ),
     ] = None,
 ) -> None:
     """Crée une campagne (un territoire, une année)."""
     from models import Campaign
+    from synergie.listing.communes import commune_codes
 
+    try:
+        codes = commune_codes(commune or [])
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
     with db_session() as session:
-        session.add(Campaign(name=name.strip(), year=year, communes=sorted(set(commune or []))))
-    console.print(f"Campagne « {name} » {year} créée ({len(commune or [])} commune(s)).")
+        session.add(Campaign(name=name.strip(), year=year, communes=codes))
+    console.print(f"Campagne « {name} » {year} créée ({len(codes)} commune(s)).")
 
 
 @campaign_app.command("list")
@@ -151,6 +160,16 @@ def print_mailing(result: dict[str, int], dry_run: bool, settings: Settings) -> 
         console.print(
             f"Essai à blanc : {result['would_send']} message(s) partiraient ; rien n'a été écrit ni envoyé."
         )
+        no_code, elsewhere = (
+            result.get("outside_no_code", 0),
+            result.get("outside_other_commune", 0),
+        )
+        if no_code or elsewhere:
+            console.print(
+                f"{no_code + elsewhere} entreprise(s) du listing hors des communes de la campagne : "
+                f"{no_code} sans code commune (complétez code postal et commune, puis importez "
+                f"de nouveau), {elsewhere} dans une autre commune."
+            )
         return
     table = Table(title="Envoi")
     table.add_column("")

@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -16,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from models.db import DriverStatement
-from models.enums import Source, Stage
+from models.enums import LocationPrecision, Source, Stage
 from models.tables import Company, Contact
 from synergie.listing.reading import (
     MAX_RECORD_BYTES,
@@ -24,6 +25,7 @@ from synergie.listing.reading import (
     REJECTS_KEPT_IN_REPORT,
     FileLayout,
     ImportReport,
+    ListingFileError,
     ListingFilter,
     ListingKind,
     ParityLost,
@@ -40,13 +42,18 @@ from synergie.listing.reading import (
     is_workbook,
     iter_matching_records,
     iter_records,
+    scan_legal_units,
+    sniff_csv,
     too_long_reason,
     workbook_to_csv,
 )
 from synergie.listing.rows import (
+    NOT_DIFFUSIBLE,
     ListingRow,
     RowFilteredOut,
+    RowNotDiffusible,
     RowRejected,
+    name_key,
     validate_sirene_row,
     validate_synergie_row,
 )
@@ -69,9 +76,9 @@ def _company_key(company: dict[str, Any]) -> tuple[str, ...]:
 
 
 INSERTED = ("siret", "name", "name_key", "naf_code", "staff_band", "address", "postcode",
-            "commune", "commune_code", "latitude", "longitude")  # fmt: skip
-UPDATABLE = ("name", "naf_code", "staff_band", "address", "postcode", "commune", "commune_code",
-             "latitude", "longitude")  # fmt: skip
+            "commune", "commune_code", "latitude", "longitude", "location_precision")  # fmt: skip
+UPDATABLE = ("name", "naf_code", "staff_band", "address", "postcode", "commune", "commune_code")
+LOCATION = ("latitude", "longitude", "location_precision")
 
 
 class ListingLoader:
@@ -190,6 +197,13 @@ class ListingLoader:
             created_at=now,
             updated_at=now,
         )
+        new = statement.excluded
+        # A commune's centroid never replaces the site's own position in the same commune.
+        keep_site = sa.and_(
+            new.location_precision == LocationPrecision.COMMUNE.value,
+            table.c.location_precision == LocationPrecision.SITE.value,
+            table.c.commune_code == new.commune_code,
+        )
         statement = statement.on_conflict_do_update(
             index_elements=list(conflict),
             index_where=where,
@@ -198,6 +212,13 @@ class ListingLoader:
                 **{
                     column: sa.func.coalesce(statement.excluded[column], table.c[column])
                     for column in UPDATABLE
+                },
+                **{
+                    column: sa.case(
+                        (keep_site, table.c[column]),
+                        else_=sa.func.coalesce(new[column], table.c[column]),
+                    )
+                    for column in LOCATION
                 },
                 "name_key": statement.excluded.name_key,
                 "updated_at": statement.excluded.updated_at,
@@ -293,25 +314,36 @@ def import_listing(
     now: datetime | None = None,
     dry_run: bool = False,
     on_progress: ProgressCallback | None = None,
+    legal_units: Path | None = None,
 ) -> ImportReport:
     """Import a listing file into the database, in one transaction, and return what happened.
 
-    Raises ListingFileError, before writing anything, when the file cannot be read at all.
+    ``legal_units`` is SIRENE's StockUniteLegale beside a StockEtablissement: it names the
+    sites that have neither usual name nor sign, and its diffusion status is respected.
+    Raises ListingFileError, before writing anything, when a file cannot be read at all.
     """
     path = Path(path)
+    if legal_units is not None:
+        legal_units = Path(legal_units)
+        sniff_csv(legal_units)  # unreadable: said now, before the long scan of the sites
     if is_workbook(path):
         # A workbook is imported through its CSV rendering: one reader, the same rules.
         with tempfile.TemporaryDirectory(prefix="synergie-xlsx-") as folder:
             report = import_listing(
                 engine=engine, path=workbook_to_csv(path, Path(folder) / f"{path.stem}.csv"),
                 listing_filter=listing_filter, rejects_dir=rejects_dir, now=now, dry_run=dry_run,
-                on_progress=on_progress,
+                on_progress=on_progress, legal_units=legal_units,
             )  # fmt: skip
         report.path = str(path)
         return report
     started = time.perf_counter()
     now = now or datetime.now(UTC)
     layout = detect_layout(path)
+    if legal_units is not None and layout.kind != ListingKind.SIRENE:
+        raise ListingFileError(
+            f"le fichier des unités légales ({legal_units.name}) ne s'utilise qu'avec un fichier "
+            f"SIRENE des établissements (StockEtablissement) ; {path.name} n'en est pas un"
+        )
     rejects_path = rejects_dir / f"rejets-{path.stem}-{now.strftime('%Y%m%d-%H%M%S')}.csv"
     # In a SIRENE file the commune code is a bare field: records without it can be skipped
     # unparsed. In our own CSV the column may be absent, so every row is read.
@@ -321,8 +353,9 @@ def import_listing(
     for mode in scans:
         try:
             report = _import(
-                engine, path, layout, listing_filter, rejects_path, now, dry_run, on_progress, mode
-            )
+                engine, path, layout, listing_filter, rejects_path, now, dry_run, on_progress, mode,
+                legal_units,
+            )  # fmt: skip
             break
         except ParityLost:
             # Nothing was written (one transaction): read again the safer way.
@@ -343,12 +376,16 @@ def _import(
     dry_run: bool,
     on_progress: ProgressCallback | None,
     mode: ScanMode,
+    legal_units: Path | None,
 ) -> ImportReport:
     report = ImportReport(str(path), layout.kind, layout.encoding, layout.delimiter, dry_run)
-    validate = validate_sirene_row if layout.kind == ListingKind.SIRENE else validate_synergie_row
+    validate: Callable[..., ListingRow] = validate_synergie_row
+    if layout.kind == ListingKind.SIRENE:
+        validate = partial(validate_sirene_row, name_later=legal_units is not None)
     source = Source.SIRENE if layout.kind == ListingKind.SIRENE else Source.LISTING
     rejects = _RejectsWriter(rejects_path)
-    total_bytes = path.stat().st_size
+    sites_bytes = path.stat().st_size
+    total_bytes = sites_bytes + (legal_units.stat().st_size if legal_units else 0)
     progress = (lambda done: on_progress(done, total_bytes)) if on_progress else None
     width = len(layout.header)
 
@@ -357,6 +394,13 @@ def _import(
         report.rejected += 1
         if len(report.rejections) < REJECTS_KEPT_IN_REPORT:
             report.rejections.append(rejection)
+        rejects.write(rejection)
+
+    def note_unplaced(row: ListingRow, raw: str) -> None:
+        rejection = Rejection(row.line, f"importée sans code commune : {row.problem}", raw)
+        report.unplaced += 1
+        if len(report.unplaced_rows) < REJECTS_KEPT_IN_REPORT:
+            report.unplaced_rows.append(rejection)
         rejects.write(rejection)
 
     def reject_unread(line: int, reason: str, start: bytes) -> None:
@@ -395,6 +439,7 @@ def _import(
                     record_fits=fits if mode == "lines" else None, on_problem=reject_unread,
                 )  # fmt: skip
             batch: list[ListingRow] = []
+            held: list[tuple[ListingRow, str]] = []
             for line, raw in records:
                 if len(raw) > MAX_RECORD_BYTES:
                     reject_unread(line, too_long_reason(len(raw)), raw[:PREVIEW_BYTES])
@@ -417,7 +462,18 @@ def _import(
                         raise
                     if b'"' in raw:
                         _check_quotes(text, layout.delimiter, line)
-                    batch.append(row)
+                    if legal_units is not None:
+                        # Held until the legal units are read: their diffusion status decides.
+                        held.append(
+                            (row, text if row.company["name"] is None or row.problem else "")
+                        )
+                    else:
+                        if row.problem:
+                            note_unplaced(row, text.rstrip("\r\n"))
+                        batch.append(row)
+                except RowNotDiffusible:
+                    report.not_diffusible += 1
+                    continue
                 except RowFilteredOut:
                     continue
                 except RowRejected as exc:
@@ -430,12 +486,61 @@ def _import(
                 if len(batch) >= BATCH_SIZE:
                     loader.load(batch)
                     batch = []
-            if batch:
+            if legal_units is not None:
+                on_legal = (lambda done: progress(sites_bytes + done)) if progress else None
+                batch = _name_from_legal_units(
+                    held, legal_units, report, reject, note_unplaced, on_legal
+                )
+                for start in range(0, len(batch), BATCH_SIZE):
+                    loader.load(batch[start : start + BATCH_SIZE])
+            elif batch:
                 loader.load(batch)
     finally:
         report.rejects_path = rejects.close()
     report.rows_read = stats.records
     report.created, report.updated = loader.created, loader.updated
-    report.filtered_out = report.rows_read - report.accepted - report.rejected
+    report.filtered_out = (
+        report.rows_read - report.accepted - report.rejected - report.not_diffusible
+    )
     report.contacts_created = loader.contacts_created
     return report
+
+
+def _name_from_legal_units(
+    held: list[tuple[ListingRow, str]],
+    legal_units: Path,
+    report: ImportReport,
+    reject: Callable[[int, str, str], None],
+    note_unplaced: Callable[[ListingRow, str], None],
+    on_bytes: Callable[[int], None] | None,
+) -> list[ListingRow]:
+    """The held sites that may be imported, named after their legal unit when they have no name."""
+    units, report.legal_units_read = scan_legal_units(
+        legal_units, {row.company["siret"][:9] for row, _ in held}, on_bytes=on_bytes
+    )
+    report.legal_units_path = str(legal_units)
+    kept: list[ListingRow] = []
+    for row, text in held:
+        siren = row.company["siret"][:9]
+        unit = units.get(siren)
+        if unit is not None and unit.diffusion in NOT_DIFFUSIBLE:
+            report.accepted -= 1
+            report.not_diffusible += 1
+            continue
+        if row.company["name"] is None:
+            if unit is None or not unit.name:
+                report.accepted -= 1
+                reject(
+                    row.line,
+                    f"établissement sans dénomination usuelle ni enseigne, et unité légale {siren} "
+                    + ("sans nom" if unit else "absente du fichier des unités légales"),
+                    text,
+                )
+                continue
+            row.company["name"] = unit.name[:300]
+            row.company["name_key"] = name_key(unit.name)
+            report.named_from_legal_units += 1
+        if row.problem:
+            note_unplaced(row, text)
+        kept.append(row)
+    return kept

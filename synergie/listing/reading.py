@@ -8,6 +8,7 @@ written in batches through SQLAlchemy Core upserts inside one transaction.
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import re
 import unicodedata
@@ -67,12 +68,13 @@ SYNERGIE_COLUMNS: dict[str, tuple[str, ...]] = {
 
 SIRENE_REQUIRED = ("siret", "codeCommuneEtablissement", "etatAdministratifEtablissement")
 SIRENE_COLUMNS = (
-    "siret", "codeCommuneEtablissement", "activitePrincipaleEtablissement",
+    "siret", "statutDiffusionEtablissement", "codeCommuneEtablissement", "activitePrincipaleEtablissement",
     "trancheEffectifsEtablissement", "etatAdministratifEtablissement",
     "denominationUsuelleEtablissement", "enseigne1Etablissement", "enseigne2Etablissement",
     "enseigne3Etablissement", "complementAdresseEtablissement", "numeroVoieEtablissement",
     "indiceRepetitionEtablissement", "typeVoieEtablissement", "libelleVoieEtablissement",
     "codePostalEtablissement", "libelleCommuneEtablissement",
+    "coordonneeLambertAbscisseEtablissement", "coordonneeLambertOrdonneeEtablissement",
 )  # fmt: skip
 
 
@@ -142,6 +144,15 @@ class ImportReport:
     rejections: list[Rejection] = field(default_factory=list)
     rejects_path: str | None = None
     seconds: float = 0.0
+    # Sites (or sites of legal units) whose SIRENE diffusion status is partial: left out.
+    not_diffusible: int = 0
+    # Imported without a commune code: how many, the first ones with why (also in the rejects file).
+    unplaced: int = 0
+    unplaced_rows: list[Rejection] = field(default_factory=list)
+    legal_units_path: str | None = None
+    legal_units_read: int = 0
+    # Sites with neither usual name nor sign, named after their legal unit.
+    named_from_legal_units: int = 0
 
     @property
     def imported(self) -> int:
@@ -336,6 +347,12 @@ def detect_layout(path: Path) -> FileLayout:
     if all(name in header for name in SIRENE_REQUIRED):
         columns = {name: header.index(name) for name in SIRENE_COLUMNS if name in header}
         kind = ListingKind.SIRENE
+    elif all(name in header for name in LEGAL_UNIT_REQUIRED):
+        raise ListingFileError(
+            f"{path.name} est le fichier des unités légales de SIRENE (StockUniteLegale) : "
+            "importez le fichier des établissements (StockEtablissement) et donnez celui-ci "
+            "avec --legal-units"
+        )
     else:
         columns = _synergie_columns(header, path)
         kind = ListingKind.SYNERGIE
@@ -693,3 +710,116 @@ def _scan_block(
         cut = previous
         steps += 1
     return cut, newlines
+
+
+# ── SIRENE legal units ─────────────────────────────────────────────────────────────────
+
+LEGAL_UNIT_REQUIRED = ("siren", "denominationUniteLegale")
+LEGAL_UNIT_COLUMNS = (
+    "siren", "statutDiffusionUniteLegale", "denominationUniteLegale", "prenomUsuelUniteLegale",
+    "prenom1UniteLegale", "nomUsageUniteLegale", "nomUniteLegale",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LegalUnit:
+    """What the import needs of a SIRENE legal unit: whether it may be prospected, and its name."""
+
+    siren: str
+    diffusion: str
+    name: str | None
+
+
+def legal_unit_name(get: Callable[[str], str]) -> str | None:
+    """The legal unit's name: its denomination, or a sole trader's first and last names."""
+    denomination = get("denominationUniteLegale")
+    if denomination:
+        return denomination
+    first = get("prenomUsuelUniteLegale") or get("prenom1UniteLegale")
+    last = get("nomUsageUniteLegale") or get("nomUniteLegale")
+    return " ".join(part for part in (first, last) if part) or None
+
+
+def _legal_unit(fields: list[str], columns: dict[str, int], width: int) -> LegalUnit | None:
+    if len(fields) != width:
+        return None
+
+    def get(name: str) -> str:
+        index = columns.get(name)
+        return fields[index].strip() if index is not None else ""
+
+    return LegalUnit(get("siren"), get("statutDiffusionUniteLegale"), legal_unit_name(get))
+
+
+def scan_legal_units(
+    path: Path, sirens: Iterable[str], *, on_bytes: Callable[[int], None] | None = None
+) -> tuple[dict[str, LegalUnit], int]:
+    """The legal units of ``sirens`` found in a StockUniteLegale file, and how many lines it has.
+
+    The 25-million-row file is read in large blocks and only the lines starting with a
+    wanted SIREN (its first column) are parsed: one slice and one set look-up per line. A
+    file whose first column is not ``siren`` is parsed line by line instead.
+    """
+    shape = sniff_csv(path)
+    header = shape.header
+    missing = [name for name in LEGAL_UNIT_REQUIRED if name not in header]
+    if missing:
+        raise ListingFileError(
+            f"{path.name} n'est pas un fichier des unités légales de SIRENE (StockUniteLegale) : "
+            f"colonne(s) {', '.join(missing)} absente(s)"
+        )
+    columns = {name: header.index(name) for name in LEGAL_UNIT_COLUMNS if name in header}
+    width = len(header)
+    wanted = {siren.encode() for siren in sirens}
+    found: dict[str, LegalUnit] = {}
+    lines_read = 0
+
+    def parse(raw: bytes) -> LegalUnit | None:
+        try:
+            fields = next(csv.reader((decode_leniently(raw),), delimiter=shape.delimiter))
+        except (csv.Error, StopIteration):
+            return None
+        return _legal_unit(fields, columns, width)
+
+    with _open_binary(path) as handle:
+        consumed = sum(len(handle.readline()) for _ in range(shape.header_lines))
+        if columns["siren"] != 0:
+            reader = csv.reader(
+                io.TextIOWrapper(handle, encoding=shape.encoding, errors="replace", newline=""),
+                delimiter=shape.delimiter,
+            )
+            for fields in reader:
+                lines_read += 1
+                unit = _legal_unit(fields, columns, width)
+                if unit is not None and unit.siren.encode() in wanted:
+                    found[unit.siren] = unit
+            return found, lines_read
+        carry = b""
+        start = 0  # 1 when the SIREN field is quoted
+        while True:
+            block = handle.read(FAST_BLOCK_BYTES)
+            consumed += len(block)
+            lines = (carry + block).split(b"\n")
+            carry = lines.pop() if block else b""
+            if not lines or lines == [b""]:
+                break
+            if lines_read == 0 and lines[0].startswith(b'"'):
+                start = 1
+            lines_read += len(lines)
+            stop = start + 9
+            for raw in [line for line in lines if line[start:stop] in wanted]:
+                unit = parse(raw)
+                if unit is None and raw.count(b'"') % 2:
+                    # A quoted field runs over several lines: join the lines that follow.
+                    index = lines.index(raw)
+                    for end in range(index + 2, min(index + MAX_LINES_PER_RECORD, len(lines)) + 1):
+                        unit = parse(b"\n".join(lines[index:end]))
+                        if unit is not None:
+                            break
+                if unit is not None and unit.siren == raw[start:stop].decode():
+                    found[unit.siren] = unit
+            if on_bytes is not None:
+                on_bytes(consumed - len(carry))
+            if not block:
+                break
+    return found, lines_read

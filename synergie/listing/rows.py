@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from stdnum.fr import siret as stdnum_siret
 
+from models.enums import LocationPrecision
+from synergie.listing.communes import PlaceNotFound, department_of, load_communes
 from synergie.listing.reading import (
     COMMUNE_CODE_PATTERN,
     STAFF_BANDS,
@@ -45,6 +48,8 @@ class ListingRow:
     line: int
     company: dict[str, Any]
     contact: dict[str, Any] | None
+    # Why the row was imported without a commune code (French), for the rejects file.
+    problem: str | None = None
 
 
 class RowRejected(ValueError):
@@ -53,6 +58,22 @@ class RowRejected(ValueError):
 
 class RowFilteredOut(Exception):
     """A valid row outside the filters (commune, NAF, staff band, closed site)."""
+
+
+class RowNotDiffusible(RowFilteredOut):
+    """A SIRENE site or legal unit whose diffusion status is partial: never imported for outreach."""
+
+
+# SIRENE's statutDiffusion*: "O" diffusible; "P" partially diffusible (the person refused
+# prospecting, the fields read [ND]); "N" (non diffusible) no longer appears in the stock files.
+NOT_DIFFUSIBLE = frozenset({"P", "N"})
+# A SIRENE position further than this from its commune's centroid is a wrong projection or a
+# wrong commune: the commune's centroid is used instead.
+SITE_MAX_KM_FROM_COMMUNE = 40.0
+# The projected systems of INSEE's SIRENE coordinates, by department (EPSG codes): Lambert-93
+# in mainland France and Corsica, the local UTM zones overseas.
+SIRENE_PROJECTIONS = {"971": 5490, "972": 5490, "973": 2972, "974": 2975, "976": 4471}
+LAMBERT_93 = 2154
 
 
 def name_key(name: str) -> str:
@@ -156,6 +177,79 @@ def _clean_coordinate(value: str, label: str, bound: float) -> float | None:
     return number
 
 
+@lru_cache(maxsize=8)
+def _to_wgs84(epsg: int) -> Any:
+    from pyproj import Transformer
+
+    return Transformer.from_crs(epsg, 4326, always_xy=True)
+
+
+@lru_cache(maxsize=1)
+def _ellipsoid() -> Any:
+    from pyproj import Geod
+
+    return Geod(ellps="WGS84")
+
+
+def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """The geodesic distance between two WGS84 points, in km."""
+    return float(_ellipsoid().inv(lon1, lat1, lon2, lat2)[2]) / 1000
+
+
+def sirene_position(x: str, y: str, commune_code: str | None) -> tuple[float, float] | None:
+    """The (latitude, longitude) of SIRENE's projected coordinates, or None when absent or masked."""
+    try:
+        easting, northing = float(x), float(y)
+    except ValueError:  # empty, or [ND] on a partially diffusible row
+        return None
+    epsg = SIRENE_PROJECTIONS.get(department_of(commune_code or ""), LAMBERT_93)
+    longitude, latitude = _to_wgs84(epsg).transform(easting, northing)
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        return None
+    return round(latitude, 6), round(longitude, 6)
+
+
+def place_company(company: dict[str, Any]) -> str | None:
+    """Complete ``company``'s commune code and coordinates from France's communes; return why not, in French.
+
+    The row's own code wins when it is a known commune; otherwise the postcode and commune
+    name decide. Coordinates given by the row are the site's; without them, the commune's
+    centroid stands in (``location_precision`` says which).
+    """
+    communes = load_communes()
+    code = company.get("commune_code")
+    commune = communes.get(code) if code else None
+    problem = None
+    if commune is None:
+        try:
+            commune = communes.resolve(company.get("postcode"), company.get("commune"))
+        except PlaceNotFound as exc:
+            problem = (f"code commune INSEE inconnu « {code} » ; " if code else "") + str(exc)
+    company["commune_code"] = commune.code if commune else None
+    latitude, longitude = company.get("latitude"), company.get("longitude")
+    centroid = (
+        (commune.latitude, commune.longitude)
+        if commune and commune.latitude is not None and commune.longitude is not None
+        else None
+    )
+    if (
+        latitude is not None
+        and longitude is not None
+        and (
+            centroid is None
+            or distance_km(latitude, longitude, *centroid) <= SITE_MAX_KM_FROM_COMMUNE
+        )
+    ):
+        company["location_precision"] = LocationPrecision.SITE.value
+        return problem
+    if centroid is not None:
+        company["latitude"], company["longitude"] = centroid
+        company["location_precision"] = LocationPrecision.COMMUNE.value
+    else:
+        company["latitude"] = company["longitude"] = company["location_precision"] = None
+    return problem
+
+
 def _text(value: str, limit: int) -> str | None:
     # Collapse CR/LF and runs of spaces: names end up in e-mail headers and tables.
     text = " ".join(value.split())
@@ -204,7 +298,7 @@ def validate_synergie_row(
     )
     naf = clean_naf(get("naf_code"))
     band = clean_staff_band(get("staff_band"))
-    company = {
+    company: dict[str, Any] = {
         "siret": siret,
         "name": name,
         "name_key": name_key(name),
@@ -218,15 +312,29 @@ def validate_synergie_row(
         "longitude": _clean_coordinate(get("longitude"), "longitude", 180),
     }
     contact = _contact(get("contact_name"), get("contact_role"), get("email"), get("phone"))
-    if not _passes(listing_filter, commune_code, naf, band):
+    problem = place_company(company)
+    if problem and listing_filter.communes:
+        raise RowRejected(
+            f"{problem} : impossible de savoir si l'entreprise est dans les communes choisies"
+        )
+    if not _passes(listing_filter, company["commune_code"], naf, band):
         raise RowFilteredOut
-    return ListingRow(line, company, contact)
+    return ListingRow(line, company, contact, problem)
 
 
 def validate_sirene_row(
-    fields: list[str], columns: dict[str, int], listing_filter: ListingFilter, line: int
+    fields: list[str],
+    columns: dict[str, int],
+    listing_filter: ListingFilter,
+    line: int,
+    *,
+    name_later: bool = False,
 ) -> ListingRow:
-    """Turn one row of SIRENE's StockEtablissement into a ListingRow, or raise RowRejected / RowFilteredOut."""
+    """Turn one row of SIRENE's StockEtablissement into a ListingRow, or raise RowRejected / RowFilteredOut.
+
+    With ``name_later`` (a legal-units file comes next), a site with neither usual name nor
+    sign is kept with ``name`` None: the legal unit's name fills it in.
+    """
 
     def get(name: str) -> str:
         index = columns.get(name)
@@ -241,6 +349,8 @@ def validate_sirene_row(
     band = get("trancheEffectifsEtablissement") or None
     if not _passes(listing_filter, commune_code, (naf or "").upper(), band):
         raise RowFilteredOut
+    if get("statutDiffusionEtablissement") in NOT_DIFFUSIBLE:
+        raise RowNotDiffusible
     name = next(
         (
             value
@@ -254,10 +364,10 @@ def validate_sirene_row(
         ),
         "",
     )
-    if not name:
+    if not name and not name_later:
         raise RowRejected(
-            "établissement sans dénomination usuelle ni enseigne : complétez le nom depuis "
-            "le fichier des unités légales (StockUniteLegale)"
+            "établissement sans dénomination usuelle ni enseigne : importez-le avec le fichier "
+            "des unités légales (--legal-units StockUniteLegale.csv), qui donne sa raison sociale"
         )
     siret = clean_siret(get("siret"))
     if siret is None:
@@ -273,10 +383,15 @@ def validate_sirene_row(
         if part
     )
     address = ", ".join(part for part in (get("complementAdresseEtablissement"), street) if part)
-    company = {
+    position = sirene_position(
+        get("coordonneeLambertAbscisseEtablissement"),
+        get("coordonneeLambertOrdonneeEtablissement"),
+        commune_code,
+    )
+    company: dict[str, Any] = {
         "siret": siret,
         "name": _text(name, 300),
-        "name_key": name_key(name),
+        "name_key": name_key(name) if name else None,
         "naf_code": clean_naf(naf or ""),
         "staff_band": clean_staff_band(band or ""),
         "address": _text(address, 500),
@@ -287,10 +402,11 @@ def validate_sirene_row(
         "commune_code": _clean_code(
             commune_code or "", COMMUNE_CODE_PATTERN, "code commune INSEE", "21464"
         ),
-        "latitude": None,
-        "longitude": None,
+        "latitude": position[0] if position else None,
+        "longitude": position[1] if position else None,
     }
-    return ListingRow(line, company, None)
+    problem = place_company(company)
+    return ListingRow(line, company, None, problem)
 
 
 def _contact(name: str, role: str, email: str, phone: str) -> dict[str, Any] | None:

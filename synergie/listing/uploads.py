@@ -60,6 +60,7 @@ def record_upload(
                     dry_run=dry_run,
                     status=UploadStatus.QUEUED,
                     rejections=[],
+                    unplaced_rows=[],
                     uploaded_at=now,
                 )
                 .returning(col(ListingUpload.id))
@@ -87,6 +88,7 @@ def import_recorded(
     dry_run: bool,
     now: datetime | None = None,
     on_progress: ProgressCallback | None = None,
+    legal_units: Path | None = None,
 ) -> ImportReport:
     """Import ``path`` like :func:`import_listing`, recording the outcome on its upload row, if any.
 
@@ -97,7 +99,7 @@ def import_recorded(
     try:
         report = import_listing(
             engine=engine, path=path, listing_filter=listing_filter, rejects_dir=rejects_dir,
-            now=now, dry_run=dry_run, on_progress=on_progress,
+            now=now, dry_run=dry_run, on_progress=on_progress, legal_units=legal_units,
         )  # fmt: skip
     except Exception as exc:
         if recorded:
@@ -110,7 +112,9 @@ def import_recorded(
             engine, path, status=UploadStatus.DONE, kind=str(report.kind)[:20],
             rows_read=report.rows_read, filtered_out=report.filtered_out, created=report.created,
             updated=report.updated, rejected=report.rejected,
+            not_diffusible=report.not_diffusible, unplaced=report.unplaced,
             rejections=[[r.line, r.reason] for r in report.rejections[:SHOWN_REJECTIONS]],
+            unplaced_rows=[[r.line, r.reason] for r in report.unplaced_rows[:SHOWN_REJECTIONS]],
             rejects_path=report.rejects_path, error=None,
             finished_at=datetime.now(UTC) if now is None else now,
         )  # fmt: skip

@@ -98,6 +98,28 @@ def select_recipients(
     return [Recipient(*row) for row in connection.execute(query)]
 
 
+@dataclass(frozen=True)
+class OutsideCommunes:
+    """Companies of the listing (stage listed) that a campaign leaves out for their commune."""
+
+    no_code: int = 0
+    other_commune: int = 0
+
+
+def companies_outside(connection: sa.Connection, *, campaign: Campaign) -> OutsideCommunes:
+    """How many listed companies fall outside the campaign's communes: no commune code, or another commune."""
+    if not campaign.communes:
+        return OutsideCommunes()
+    listed = COMPANY.c.stage == Stage.LISTED.value
+    no_code = sa.select(sa.func.count()).where(listed, COMPANY.c.commune_code.is_(None))
+    elsewhere = sa.select(sa.func.count()).where(
+        listed, COMPANY.c.commune_code.not_in(campaign.communes)
+    )
+    return OutsideCommunes(
+        connection.execute(no_code).scalar_one(), connection.execute(elsewhere).scalar_one()
+    )
+
+
 def sender_domain(settings: Settings) -> str:
     """The domain of the From address, used to build Message-IDs."""
     address = parseaddr(settings.mail_from)[1]

@@ -4,7 +4,8 @@
 what ``synergie synergies match`` and the demo use. A CSV file can add flows not (yet) in the
 inventory (one flow per row):
 ``siret;direction;code;category;words;tonnes_per_month;outlet;accepts_hazardous``, with
-direction ``entrant`` or ``sortant``; its flows are named ``csv:N`` (N the file's line).
+direction ``entrant`` or ``sortant``; its flows are named ``csv:N`` (N the file's line). Sites are
+the companies of the listing with coordinates (their own, else their commune's centroid).
 """
 
 from __future__ import annotations
@@ -45,13 +46,20 @@ class FlowTable:
 
 
 def sites_from_companies(companies: Iterable[Company]) -> tuple[list[Site], list[Company]]:
-    """Sites for the companies with coordinates; the others are returned apart, to be reported."""
+    """Sites for the companies placed by their coordinates, else their commune's centroid; the others apart."""
+    from synergie.listing.communes import load_communes
+
     sites, missing = [], []
     for company in companies:
-        if company.latitude is None or company.longitude is None or company.id is None:
+        latitude, longitude = company.latitude, company.longitude
+        if (latitude is None or longitude is None) and company.commune_code:
+            commune = load_communes().get(company.commune_code)
+            if commune is not None:
+                latitude, longitude = commune.latitude, commune.longitude
+        if latitude is None or longitude is None or company.id is None:
             missing.append(company)
         else:
-            sites.append(Site(company.id, company.name, company.latitude, company.longitude))
+            sites.append(Site(company.id, company.name, latitude, longitude))
     return sites, missing
 
 

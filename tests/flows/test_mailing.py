@@ -86,7 +86,11 @@ def messages(url: str) -> list[Message]:
 def test_the_form_default_is_a_dry_run_that_writes_nothing(sqlite_settings) -> None:  # type: ignore[no-untyped-def]
     populate(sqlite_settings.db_url, 5)
     assert MailingParams().dry_run is True
-    assert run_mailing(MailingParams()) == {"would_send": 5}
+    assert run_mailing(MailingParams()) == {
+        "would_send": 5,
+        "outside_no_code": 0,
+        "outside_other_commune": 0,
+    }
     assert messages(sqlite_settings.db_url) == []
     assert list((sqlite_settings.outbox_dir).glob("**/*.eml")) == []
 

@@ -48,7 +48,7 @@ pytestmark = pytest.mark.integration
 
 SAMPLE_COMMUNES = ["21110", "21186", "21194", "21295", "21442", "21464", "21506", "21564", "21714", "21716"]  # fmt: skip
 # Fast enough for a test, slow enough that two runs at once share the work.
-QUICK = {"batch_size": 5, "rate_per_minute": 600}
+QUICK = {"batch_size": 5, "rate_per_minute": 300}
 # The run whose worker the kill test killed: the module's last test waits for it to be Crashed.
 KILLED: dict[str, str] = {}
 

@@ -1,7 +1,7 @@
 """listing uploads: a listing staff uploaded on the portal, and what its import did
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-11-30 14:05:00.000000
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import models.columns
 
 revision: str = "0014"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -47,7 +47,10 @@ def upgrade() -> None:
         sa.Column("created", sa.Integer(), nullable=False),
         sa.Column("updated", sa.Integer(), nullable=False),
         sa.Column("rejected", sa.Integer(), nullable=False),
+        sa.Column("not_diffusible", sa.Integer(), nullable=False),
+        sa.Column("unplaced", sa.Integer(), nullable=False),
         sa.Column("rejections", sa.JSON(), nullable=False),
+        sa.Column("unplaced_rows", sa.JSON(), nullable=False),
         sa.Column("rejects_path", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
         sa.Column("error", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
         sa.Column("uploaded_at", models.columns.UTCDateTime(timezone=True), nullable=False),

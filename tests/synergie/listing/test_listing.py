@@ -203,8 +203,11 @@ def test_each_bad_row_is_rejected_with_its_line_and_a_french_reason(
     with open(report.rejects_path, encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.reader(handle, delimiter=";"))
     assert rows[0] == ["ligne", "motif", "contenu"]
-    assert [int(r[0]) for r in rows[1:]] == [3, 4, 5, 6, 7, 8, 9, 10]
-    assert rows[1][2] == "12345678901234;Mauvais SIRET;21700;;;;"
+    # Rows 2 and 11 are imported, but 21700 alone covers 22 communes: staff must say which.
+    assert [int(r[0]) for r in rows[1:]] == [2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+    assert rows[2][2] == "12345678901234;Mauvais SIRET;21700;;;;"
+    assert rows[-1][1].startswith("importée sans code commune : le code postal 21700 couvre")
+    assert report.unplaced == 2
 
 
 def test_dry_run_writes_nothing_but_counts(engine: sa.Engine, tmp_path: Path) -> None:
