@@ -94,29 +94,35 @@ def prefect_api_configured() -> bool:
     return bool(get_current_settings().api.url)
 
 
-def emit_opt_out(event: OptOutEvent) -> None:
-    """Emit ``synergie.contact.opted-out`` to the configured Prefect API; log, never raise, on failure."""
+def _emit(fields: dict[str, Any], what: str) -> bool:
+    """Emit one event; return whether Prefect took it (log, never raise).
+
+    Without an API URL emit_event would start a temporary server and the event would die with
+    it (STACK-NOTES): say so instead of pretending it was delivered. What the event starts is
+    committed before it is emitted, and every reacting deployment also runs on a schedule that
+    catches up a lost event: a failure here must never become an error page.
+    """
     try:
-        # Without an API URL emit_event would start a temporary server and the event would
-        # die with it (STACK-NOTES): say so instead of pretending it was delivered.
         if not prefect_api_configured():
-            logger.warning(
-                "no Prefect API configured (PREFECT_API_URL): event %s for contact %s not emitted",
-                OPTED_OUT_EVENT, event.contact_public_id,
-            )  # fmt: skip
-            return
+            logger.warning("no Prefect API configured (PREFECT_API_URL): %s not emitted", what)
+            return False
         from prefect.events import emit_event
 
-        if emit_event(**opt_out_event_fields(event)) is None:
-            logger.warning(
-                "Prefect did not accept event %s for contact %s",
-                OPTED_OUT_EVENT, event.contact_public_id,
-            )  # fmt: skip
+        if emit_event(**fields) is None:
+            logger.warning("Prefect did not accept %s", what)
+            return False
+        return True
     except Exception:
-        # The opt-out is already committed; a lost event must not turn into an error page.
-        logger.exception(
-            "emitting %s for contact %s failed", OPTED_OUT_EVENT, event.contact_public_id
-        )
+        logger.exception("emitting %s failed", what)
+        return False
+
+
+def emit_opt_out(event: OptOutEvent) -> None:
+    """Emit ``synergie.contact.opted-out`` to the configured Prefect API; log, never raise, on failure."""
+    _emit(
+        opt_out_event_fields(event),
+        f"event {OPTED_OUT_EVENT} for contact {event.contact_public_id}",
+    )
 
 
 INVITATION_ANSWERED_EVENT = "synergie.invitation.answered"
@@ -167,22 +173,7 @@ def meeting_event_fields(event: MeetingEvent) -> dict[str, Any]:
 
 def emit_meeting_event(event: MeetingEvent) -> None:
     """Emit a meeting event to the configured Prefect API; log, never raise (the schedule catches up)."""
-    try:
-        if not prefect_api_configured():
-            logger.warning(
-                "no Prefect API configured (PREFECT_API_URL): event %s for meeting %s not emitted",
-                event.name, event.meeting_id,
-            )  # fmt: skip
-            return
-        from prefect.events import emit_event
-
-        if emit_event(**meeting_event_fields(event)) is None:
-            logger.warning(
-                "Prefect did not accept event %s for meeting %s", event.name, event.meeting_id
-            )
-    except Exception:
-        # The answer is committed; the scheduled meeting-sync run does what the event would have.
-        logger.exception("emitting %s for meeting %s failed", event.name, event.meeting_id)
+    _emit(meeting_event_fields(event), f"event {event.name} for meeting {event.meeting_id}")
 
 
 FLOWS_SUBMITTED_EVENT = "synergie.flows.submitted"
@@ -220,26 +211,10 @@ def flows_submitted_event_fields(event: FlowsSubmittedEvent) -> dict[str, Any]:
 
 def emit_flows_submitted(event: FlowsSubmittedEvent) -> None:
     """Emit ``synergie.flows.submitted`` to the configured Prefect API; log, never raise, on failure."""
-    try:
-        if not prefect_api_configured():
-            # The scheduled run of inventory-review catches the submission up anyway.
-            logger.warning(
-                "no Prefect API configured (PREFECT_API_URL): event %s for company %s not emitted",
-                FLOWS_SUBMITTED_EVENT, event.company_id,
-            )  # fmt: skip
-            return
-        from prefect.events import emit_event
-
-        if emit_event(**flows_submitted_event_fields(event)) is None:
-            logger.warning(
-                "Prefect did not accept event %s for company %s",
-                FLOWS_SUBMITTED_EVENT,
-                event.company_id,
-            )
-    except Exception:
-        logger.exception(
-            "emitting %s for company %s failed", FLOWS_SUBMITTED_EVENT, event.company_id
-        )
+    _emit(
+        flows_submitted_event_fields(event),
+        f"event {FLOWS_SUBMITTED_EVENT} for company {event.company_id}",
+    )
 
 
 CALL_LOGGED_EVENT = "synergie.call.logged"
@@ -316,23 +291,6 @@ def listing_uploaded_event_fields(event: ListingUploadedEvent) -> dict[str, Any]
         },
         "occurred": event.occurred,
     }
-
-
-def _emit(fields: dict[str, Any], what: str) -> bool:
-    """Emit one event; return whether Prefect took it (log, never raise)."""
-    try:
-        if not prefect_api_configured():
-            logger.warning("no Prefect API configured (PREFECT_API_URL): %s not emitted", what)
-            return False
-        from prefect.events import emit_event
-
-        if emit_event(**fields) is None:
-            logger.warning("Prefect did not accept %s", what)
-            return False
-        return True
-    except Exception:
-        logger.exception("emitting %s failed", what)
-        return False
 
 
 def emit_call_logged(event: CallLoggedEvent) -> None:
