@@ -560,26 +560,10 @@ def queue_removals(
     domain = sender_domain(settings)
     rows = []
     for recipient in live:
-        contact, company = recipient.contact, recipient.company
-        alternatives, attachments = invitation_email_parts(
-            cancels[contact.id or 0], filename="annulation.ics", method="CANCEL"
-        )
-        rendered = templates.render(
-            CANCELLATION_TEMPLATE,
-            {**context, "company": company, "contact": contact, "removed": True,
-             "unsubscribe_url": unsubscribe_url(settings, contact.public_id, Channel.EMAIL)},
-        )  # fmt: skip
-        rows.append(
-            _email_row(
-                meeting=meeting,
-                kind=f"{WITHDRAWAL_KIND}-{company.id}-v{recipient.registration.version}",
-                recipient=recipient,
-                domain=domain,
-                rendered=rendered,
-                alternatives=alternatives,
-                attachments=attachments,
-            )  # fmt: skip
-        )
+        kind = f"{WITHDRAWAL_KIND}-{recipient.company.id}-v{recipient.registration.version}"
+        rows.append(_cancellation_row(meeting, recipient, cancels[recipient.contact.id or 0],
+                                      kind=kind, removed=True, context=context, settings=settings,
+                                      templates=templates, domain=domain))  # fmt: skip
     return _enqueue(session, rows, now)
 
 
@@ -603,27 +587,36 @@ def queue_cancellations(
     cancels = _calendars(meeting, recipients, settings=settings, now=now, method="CANCEL",
                          sequences=_request_sequences(session, meeting, recipients))  # fmt: skip
     for recipient, ics in zip(recipients, cancels, strict=True):
-        contact, company = recipient.contact, recipient.company
-        alternatives, attachments = invitation_email_parts(
-            ics, filename="annulation.ics", method="CANCEL"
-        )
-        rendered = templates.render(
-            CANCELLATION_TEMPLATE,
-            {**context, "company": company, "contact": contact, "removed": False,
-             "unsubscribe_url": unsubscribe_url(settings, contact.public_id, Channel.EMAIL)},
-        )  # fmt: skip
-        rows.append(
-            _email_row(
-                meeting=meeting,
-                kind=f"annulation-seq{meeting.sequence}",
-                recipient=recipient,
-                domain=domain,
-                rendered=rendered,
-                alternatives=alternatives,
-                attachments=attachments,
-            )  # fmt: skip
-        )
+        rows.append(_cancellation_row(meeting, recipient, ics, kind=f"annulation-seq{meeting.sequence}",
+                                      removed=False, context=context, settings=settings,
+                                      templates=templates, domain=domain))  # fmt: skip
     return _enqueue(session, rows, now)
+
+
+def _cancellation_row(
+    meeting: Meeting,
+    recipient: Recipient,
+    ics: bytes,
+    *,
+    kind: str,
+    removed: bool,
+    context: dict[str, Any],
+    settings: Settings,
+    templates: MailTemplates,
+    domain: str,
+) -> dict[str, Any]:
+    """The outbox row of one cancellation e-mail: French text, and the METHOD:CANCEL of that copy."""
+    contact = recipient.contact
+    alternatives, attachments = invitation_email_parts(
+        ics, filename="annulation.ics", method="CANCEL"
+    )
+    rendered = templates.render(
+        CANCELLATION_TEMPLATE,
+        {**context, "company": recipient.company, "contact": contact, "removed": removed,
+         "unsubscribe_url": unsubscribe_url(settings, contact.public_id, Channel.EMAIL)},
+    )  # fmt: skip
+    return _email_row(meeting=meeting, kind=kind, recipient=recipient, domain=domain,
+                      rendered=rendered, alternatives=alternatives, attachments=attachments)  # fmt: skip
 
 
 def _upcoming(
