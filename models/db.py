@@ -89,25 +89,19 @@ def write_transaction(
 
 
 @contextmanager
-def single_statement(connection: sa.Connection) -> Iterator[sa.Connection]:
-    """A block running ONE statement, atomic on its own, committed as it runs.
+def autocommit_connection(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection of its own on which each statement commits as it runs (PostgreSQL).
 
-    On PostgreSQL the statement runs outside any transaction block (autocommit): one round
-    trip to the server instead of three (BEGIN, the statement, COMMIT), which counts for a
-    statement run once per message sent. On SQLite it is an ordinary transaction (a round
-    trip costs nothing there, and ``write_connection`` takes the write lock as usual).
-    Put two statements in the block and they are no longer atomic on PostgreSQL: do not.
+    For a statement run once per message sent, atomic on its own: outside any transaction
+    block it is one round trip to the server instead of three (BEGIN, the statement,
+    COMMIT). Two statements run on it are two commits, not one: keep such a statement
+    whole (data-modifying CTEs). SQLite has no use for it (a round trip costs nothing
+    there, and a writer takes the write lock in a transaction).
     """
-    if connection.dialect.name != "postgresql":
-        with connection.begin():
-            yield connection
-        return
-    connection.execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        yield connection
-    finally:
-        connection.rollback()  # ends SQLAlchemy's autobegun transaction; nothing to roll back
-        connection.execution_options(isolation_level=connection.default_isolation_level)
+    if engine.dialect.name != "postgresql":
+        raise ValueError("autocommit_connection is for PostgreSQL")
+    with engine.connect() as connection:
+        yield connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def is_lock_timeout(exc: BaseException) -> bool:
@@ -136,6 +130,17 @@ class DriverStatement:
     def execute(self, connection: sa.Connection, params: dict[str, Any]) -> sa.CursorResult[Any]:
         compiled = self._for(connection.dialect)
         return connection.exec_driver_sql(compiled.sql, compiled.arguments(params))
+
+    def execute_on_driver(self, connection: sa.Connection, params: dict[str, Any]) -> None:
+        """Run the statement straight on the driver's connection; its result is not read.
+
+        Without SQLAlchemy's execution context (its events and error wrapping included):
+        for one statement run once per message sent, on a connection of its own
+        (``autocommit_connection``), where that work cost as much client time as the
+        statement took on the server. Errors are the driver's own.
+        """
+        compiled = self._for(connection.dialect)
+        connection.connection.driver_connection.execute(compiled.sql, compiled.arguments(params))  # type: ignore[union-attr]
 
     def execute_many(self, connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
         """Run the statement once per row, in one driver ``executemany``."""

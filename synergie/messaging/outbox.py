@@ -89,7 +89,7 @@ def _record_sent_in_one_statement() -> DriverStatement:
 
     The three writes of ``_MARK_SENT``, ``_ADVANCE`` and ``_RECORD_CHANGE`` as one
     statement with data-modifying CTEs, atomic on its own: run outside a transaction
-    (``models.db.single_statement``) it is one round trip to the server instead of five
+    (``models.db.autocommit_connection``) it is one round trip to the server instead of five
     (BEGIN, three statements, COMMIT). The history row is written only if the company
     moved, as ``advance_company`` does; a NULL company moves nothing. Both rows are found
     by their primary key whatever the statistics say (``_by_key_alone``).
@@ -292,14 +292,20 @@ def claim(
     if connection.dialect.name == "postgresql":
         # A CTE is run once: in a plain IN (subquery) PostgreSQL may re-run the subquery
         # per row, and with SKIP LOCKED each run picks other rows (a 3-row claim took 5).
+        # Its ids are taken as one array (an InitPlan, also run once) and the rows found
+        # through the primary key: joined to the CTE instead, with statistics not yet
+        # gathered after an enqueue, PostgreSQL compared every ready row with every picked
+        # one (5,000 x 500 rows: one second a batch, growing with the queue).
+        # The rows it locked are ready (PostgreSQL checks the condition again on a row
+        # changed before it was locked), and stay so until this statement commits.
         picked = candidates.with_for_update(skip_locked=True).cte("picked")
-        chosen = MESSAGE.c.id == picked.c.id
+        chosen = MESSAGE.c.id == sa.any_(sa.func.array(sa.select(picked.c.id).scalar_subquery()))
     else:
         # Under SQLite's write lock nobody else can claim in between.
-        chosen = MESSAGE.c.id.in_(candidates.scalar_subquery())
+        chosen = sa.and_(MESSAGE.c.id.in_(candidates.scalar_subquery()), _ready(now))
     statement = (
         sa.update(MESSAGE)
-        .where(chosen, _ready(now))
+        .where(chosen)
         .values(
             status=MessageStatus.SENDING.value,
             lease_until=now + lease,
@@ -430,7 +436,7 @@ def record_delivery(
         # The hot path, once per message: every round trip to the server counts.
         if moves:
             transition(Stage.LISTED, contacted_stage)  # type: ignore[arg-type]
-        _RECORD_SENT.execute(
+        _RECORD_SENT.execute_on_driver(
             connection,
             {
                 "b_id": message.id, "b_now": now, "b_provider": result.provider_id,

@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -27,7 +27,7 @@ from channels.errors import (
     RecipientOptedOutError,
     SenderSideError,
 )
-from models.db import single_statement, write_connection
+from models.db import autocommit_connection, write_connection
 from models.enums import Channel, MessageStatus, Stage
 from synergie.messaging.outbox import (
     ClaimedMessage,
@@ -234,13 +234,14 @@ def send_claimed(
         fences: dict[str, datetime] = {}
         unanswered: dict[int, datetime] = {}
 
-        def write(result: DeliveryResult) -> None:
-            # A message sent is recorded in one statement on PostgreSQL (record_delivery):
-            # committed at once, without the two round trips of BEGIN and COMMIT.
-            block = single_statement if result.error is None else _transaction
-            with block(connection):
+        def write(result: DeliveryResult, sent_on: sa.Connection | None = None) -> None:
+            # ``sent_on``: on PostgreSQL, a message sent is recorded in one statement
+            # (record_delivery) on a connection of its own that commits it as it runs,
+            # without the two round trips of BEGIN and COMMIT.
+            on = connection if sent_on is None else sent_on
+            with connection.begin() if sent_on is None else nullcontext():
                 status = record_delivery(
-                    connection, by_key[result.key], result, now=now(), max_attempts=policy.max_attempts,
+                    on, by_key[result.key], result, now=now(), max_attempts=policy.max_attempts,
                     retry_base=policy.retry_base, actor=policy.actor, contacted_stage=contacted_stage,
                 )  # fmt: skip
             outcome.add(status)
@@ -254,8 +255,8 @@ def send_claimed(
                 # the backend sends the next one's first commands, and the backend waits for
                 # it (``pending``) before that next message's data is complete: the round
                 # trip to the database overlaps the relay's. SQLite records in no time, here.
-                if background:
-                    pending = recorder.submit(write, result).result
+                if sent_on is not None:
+                    pending = recorder.submit(write, result, sent_on).result
                 else:
                     write(result)
             else:
@@ -270,10 +271,16 @@ def send_claimed(
                 throttle.wait()
             return pending
 
-        # The recorder is the only thread on the connection between a result handed over
-        # and its waiter called (ResultLog): nothing else reads or writes in between.
-        background = engine.dialect.name == "postgresql"
-        with ThreadPoolExecutor(1, thread_name_prefix="outbox-record") as recorder:
+        # On PostgreSQL the recorder thread has a connection of its own (``sent_on``). A
+        # result handed over is recorded (its waiter called, see ResultLog) before the next
+        # one is, and before anything else is written on ``connection``.
+        with ExitStack() as recording:
+            sent_on: sa.Connection | None = None
+            if engine.dialect.name == "postgresql":
+                sent_on = recording.enter_context(autocommit_connection(engine))
+            recorder = recording.enter_context(
+                ThreadPoolExecutor(1, thread_name_prefix="outbox-record")
+            )
             backend.send_messages(lease.held(messages), on_result=record)
         for each in triage.finish():
             write(each)
@@ -288,12 +295,6 @@ def send_claimed(
             )
             raise SendingStopped(triage.stopped, requeued=requeued)
     return outcome
-
-
-@contextmanager
-def _transaction(connection: sa.Connection) -> Iterator[sa.Connection]:
-    with connection.begin():
-        yield connection
 
 
 class LeaseKeeper:
