@@ -356,9 +356,12 @@ def report(
         print(f"{labels[name]:43s}: {args.messages / seconds[name]:7.0f} msg/s  "
               f"(range {min(rates):.0f}-{max(rates):.0f}; {seconds[name]:.2f} s; EHLO {ehlo})")  # fmt: skip
     print(f"Prefect temporary API start (apart)        : {api_start:.1f} s")
-    ehlo_per_batch = max(r["ehlo"] for r in runs["b"]) / batches
+    # The flow opens one session of its own before its first batch, to check that the relay
+    # takes our sender (MAIL FROM, then RSET): not a batch's.
+    ehlo_per_batch = (max(r["ehlo"] for r in runs["b"]) - 1) / batches
     print(f"throughput b/a = {seconds['a'] / seconds['b']:.2f} (goal >= 0.70); time b/c = "
-          f"{seconds['b'] / seconds['c']:.2f} (goal <= 1.15); EHLO per batch = {ehlo_per_batch:.2f} (goal 1)")  # fmt: skip
+          f"{seconds['b'] / seconds['c']:.2f} (goal <= 1.15); EHLO per batch = {ehlo_per_batch:.2f} (goal 1; "
+          "the run's relay check apart)")  # fmt: skip
 
 
 if __name__ == "__main__":
