@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     # Staff pages: how long a sign-in link and a session last.
     staff_sign_in_minutes: int = Field(default=15, ge=1, le=120)
     staff_session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
+    # An upload whose import shows no sign of life for this long is reported as stopped.
+    upload_stale_seconds: int = Field(default=120, ge=30, le=86_400)
     visit_travel_buffer_minutes: int = Field(default=30, ge=0, le=480)
     visit_notice_working_days: int = Field(default=2, ge=0, le=60)
     visit_horizon_days: int = Field(default=90, ge=7, le=730)

@@ -5,11 +5,20 @@ in the ``import-listing`` run its event started; both call :func:`import_recorde
 the row by the file's path, marks it running, and writes the counts, the rejects file and, on
 failure, a French reason. A run on a file no upload names (the CLI, the Prefect form) records
 nothing.
+
+While it runs, the import touches a file beside the upload every ``HEARTBEAT_SECONDS``
+(:func:`heartbeat_path`): if its process dies, the row stays « en cours » but the page sees
+the file go quiet (:func:`last_sign_of_life`). A file, not the row: the import's one
+transaction holds SQLite's write lock until it ends, and the portal and the workers share the
+data directory anyway (the upload is read from it).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -23,7 +32,15 @@ from models.tables import ListingUpload
 from synergie.listing.loader import import_listing
 from synergie.listing.reading import ImportReport, ListingFileError, ListingFilter, ProgressCallback
 
-__all__ = ["SHOWN_REJECTIONS", "UNEXPECTED_FAILURE", "import_recorded", "record_upload"]
+__all__ = [
+    "HEARTBEAT_SECONDS",
+    "SHOWN_REJECTIONS",
+    "UNEXPECTED_FAILURE",
+    "heartbeat_path",
+    "import_recorded",
+    "last_sign_of_life",
+    "record_upload",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +51,52 @@ UNEXPECTED_FAILURE = (
 )
 
 
+HEARTBEAT_SECONDS = 15.0
+
+
 def _key(path: Path | str) -> str:
     return str(Path(path).resolve())
+
+
+def heartbeat_path(stored_path: Path | str) -> Path:
+    """The file a running import of ``stored_path`` touches to say it is alive."""
+    path = Path(stored_path)
+    return path.with_name(path.name + ".vivant")
+
+
+def last_sign_of_life(upload: ListingUpload) -> datetime | None:
+    """When the upload's import last said it was alive: its start, or its heartbeat file's time."""
+    moments = [upload.started_at] if upload.started_at else []
+    with suppress(OSError):
+        moments.append(
+            datetime.fromtimestamp(heartbeat_path(upload.stored_path).stat().st_mtime, UTC)
+        )
+    return max(moments) if moments else None
+
+
+@contextmanager
+def _heartbeat(path: Path, every: float) -> Iterator[None]:
+    """Touch ``path`` now and every ``every`` seconds until the block ends, then remove it."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            try:
+                path.touch()
+            except OSError as exc:
+                logger.warning("upload heartbeat %s stopped: %s", path, exc)
+                return
+            if stop.wait(every):
+                return
+
+    thread = threading.Thread(target=beat, name="upload-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        path.unlink(missing_ok=True)
 
 
 def record_upload(
@@ -89,6 +150,7 @@ def import_recorded(
     now: datetime | None = None,
     on_progress: ProgressCallback | None = None,
     legal_units: Path | None = None,
+    heartbeat_every: float = HEARTBEAT_SECONDS,
 ) -> ImportReport:
     """Import ``path`` like :func:`import_listing`, recording the outcome on its upload row, if any.
 
@@ -97,10 +159,11 @@ def import_recorded(
     started = now or datetime.now(UTC)
     recorded = _update(engine, path, status=UploadStatus.RUNNING, started_at=started)
     try:
-        report = import_listing(
-            engine=engine, path=path, listing_filter=listing_filter, rejects_dir=rejects_dir,
-            now=now, dry_run=dry_run, on_progress=on_progress, legal_units=legal_units,
-        )  # fmt: skip
+        with _heartbeat(heartbeat_path(path), heartbeat_every) if recorded else nullcontext():
+            report = import_listing(
+                engine=engine, path=path, listing_filter=listing_filter, rejects_dir=rejects_dir,
+                now=now, dry_run=dry_run, on_progress=on_progress, legal_units=legal_units,
+            )  # fmt: skip
     except Exception as exc:
         if recorded:
             error = str(exc) if isinstance(exc, ListingFileError) else UNEXPECTED_FAILURE
