@@ -39,7 +39,15 @@ from models import (
     Visit,
 )
 from models.db import write_transaction
-from models.inventory import Direction, FlowOrigin, Frequency, MaterialFlow, Outlet, Unit
+from models.inventory import (
+    Direction,
+    FlowOrigin,
+    FlowSubmission,
+    Frequency,
+    MaterialFlow,
+    Outlet,
+    Unit,
+)
 from portal.app import create_app
 from portal.events import ListingUploadedEvent, listing_uploaded_event_fields
 from portal.staff import SESSION_COOKIE
@@ -453,6 +461,8 @@ def test_a_company_page_speaks_french_and_shows_flows_and_synergies(office: Offi
             SynergyParty(synergy_id=collection.id, company_id=None, is_authority=True,  # type: ignore[arg-type]
                          role="partner"),
         ])  # fmt: skip
+        session.add(FlowSubmission(company_id=company.id, contact_id=contact.id, rows=0,  # type: ignore[arg-type]
+                                   submitted_at=moment - timedelta(days=1)))  # fmt: skip
         bare = make_company(session, name="Garage Bare")
         session.commit()
         company_id, bare_id = company.id, bare.id
@@ -471,6 +481,8 @@ def test_a_company_page_speaks_french_and_shows_flows_and_synergies(office: Offi
     assert "prévue en attente de réponse" in text
     # Flows: both directions, the waste code with its star and « dangereux », unit, frequency.
     assert "Flux de matières" in text and "Aucun flux inventorié." not in text
+    received = french.short_moment(moment - timedelta(days=1), office.settings.tz)
+    assert f"Dernier questionnaire reçu le {received} (0 flux) : à relire." in text
     assert ("Entrant (arrive sur le site) Mandrins en carton — 2,5 pièces par semaine "
             "fournisseur saisi par l'équipe") in text  # fmt: skip
     assert ("Sortant (quitte le site) Chutes de carton souillées 15 01 10* (dangereux) "
