@@ -2,8 +2,14 @@
 
 from models.enums import (
     ANSWER_LABELS_FR,
+    CHANNEL_LABELS_FR,
+    MESSAGE_STATUS_LABELS_FR,
+    PARTSTAT_LABELS_FR,
+    PARTY_ROLE_LABELS_FR,
     STAGE_LABELS_FR,
+    SYNERGY_KIND_LABELS_FR,
     UPLOAD_STATUS_LABELS_FR,
+    VISIT_STATUS_LABELS_FR,
     Activity,
     Answer,
     CallOutcome,
@@ -13,6 +19,7 @@ from models.enums import (
     MeetingStatus,
     MessageStatus,
     Partstat,
+    PartyRole,
     Source,
     Stage,
     Suppressed,
@@ -61,6 +68,13 @@ from models.tables import (
 
 __all__ = [
     "ANSWER_LABELS_FR",
+    "CHANNEL_LABELS_FR",
+    "MESSAGE_STATUS_LABELS_FR",
+    "PARTSTAT_LABELS_FR",
+    "PARTY_ROLE_LABELS_FR",
+    "SYNERGY_KIND_LABELS_FR",
+    "VISIT_STATUS_LABELS_FR",
+    "PartyRole",
     "Answer",
     "LocationPrecision",
     "Meeting",

@@ -64,6 +64,13 @@ class Channel(StrEnum):
     PHONE = "phone"
 
 
+CHANNEL_LABELS_FR: dict[Channel, str] = {
+    Channel.EMAIL: "courriel",
+    Channel.SMS: "SMS",
+    Channel.PHONE: "téléphone",
+}
+
+
 class Suppressed(StrEnum):
     """What a suppression forbids: one channel of an address or number, or everything."""
 
@@ -95,6 +102,16 @@ class MessageStatus(StrEnum):
     CANCELLED = "cancelled"  # the recipient opted out before it left
 
 
+MESSAGE_STATUS_LABELS_FR: dict[MessageStatus, str] = {
+    MessageStatus.QUEUED: "en attente d'envoi",
+    MessageStatus.SENDING: "en cours d'envoi",
+    MessageStatus.SENT: "envoyé",
+    MessageStatus.FAILED: "échec (essais épuisés)",
+    MessageStatus.BOUNCED: "rejeté (adresse ou numéro invalide)",
+    MessageStatus.CANCELLED: "annulé (désinscription)",
+}
+
+
 class CallOutcome(StrEnum):
     """What a phone call gave; it drives the company's stage."""
 
@@ -114,6 +131,13 @@ class VisitStatus(StrEnum):
     DONE = "done"
 
 
+VISIT_STATUS_LABELS_FR: dict[VisitStatus, str] = {
+    VisitStatus.BOOKED: "prévue",
+    VisitStatus.CANCELLED: "annulée",
+    VisitStatus.DONE: "faite",
+}
+
+
 class Partstat(StrEnum):
     """The company's answer to the calendar invitation (iTIP PARTSTAT)."""
 
@@ -121,6 +145,14 @@ class Partstat(StrEnum):
     ACCEPTED = "accepted"
     DECLINED = "declined"
     TENTATIVE = "tentative"
+
+
+PARTSTAT_LABELS_FR: dict[Partstat, str] = {
+    Partstat.NEEDS_ACTION: "en attente de réponse",
+    Partstat.ACCEPTED: "acceptée",
+    Partstat.DECLINED: "refusée",
+    Partstat.TENTATIVE: "peut-être",
+}
 
 
 class MeetingStatus(StrEnum):
@@ -196,6 +228,27 @@ class SynergyKind(StrEnum):
 
     SUBSTITUTION = "substitution"
     POOLING = "pooling"
+
+
+SYNERGY_KIND_LABELS_FR: dict[SynergyKind, str] = {
+    SynergyKind.SUBSTITUTION: "substitution",
+    SynergyKind.POOLING: "mutualisation",
+}
+
+
+class PartyRole(StrEnum):
+    """What a party does in a synergy (``synergy_party.role``): gives a material, takes it, or shares."""
+
+    GIVER = "giver"
+    TAKER = "taker"
+    PARTNER = "partner"
+
+
+PARTY_ROLE_LABELS_FR: dict[PartyRole, str] = {
+    PartyRole.GIVER: "donne",
+    PartyRole.TAKER: "reçoit",
+    PartyRole.PARTNER: "partenaire",
+}
 
 
 class UploadStatus(StrEnum):

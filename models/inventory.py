@@ -20,6 +20,12 @@ class Direction(StrEnum):
     OUTGOING = "sortant"
 
 
+DIRECTION_LABELS_FR: dict[Direction, str] = {
+    Direction.OUTGOING: "Sortant (quitte le site)",
+    Direction.INCOMING: "Entrant (arrive sur le site)",
+}
+
+
 class Unit(StrEnum):
     """How a quantity is counted."""
 
@@ -37,6 +43,13 @@ class Frequency(StrEnum):
     WEEK = "semaine"
     MONTH = "mois"
     YEAR = "an"
+
+
+FREQUENCY_LABELS_FR: dict[Frequency, str] = {
+    Frequency.WEEK: "par semaine",
+    Frequency.MONTH: "par mois",
+    Frequency.YEAR: "par an",
+}
 
 
 class Outlet(StrEnum):
@@ -57,12 +70,25 @@ class MoneyKind(StrEnum):
     VALUE = "recette"
 
 
+MONEY_KIND_LABELS_FR: dict[MoneyKind, str] = {
+    MoneyKind.COST: "Coût (vous payez)",
+    MoneyKind.VALUE: "Recette (on vous paie)",
+}
+
+
 class FlowOrigin(StrEnum):
     """Who wrote a flow row: staff by hand, a CSV import, or the company in the portal."""
 
     STAFF = "staff"
     IMPORT = "import"
     PORTAL = "portal"
+
+
+FLOW_ORIGIN_LABELS_FR: dict[FlowOrigin, str] = {
+    FlowOrigin.STAFF: "saisi par l'équipe",
+    FlowOrigin.IMPORT: "importé d'un fichier",
+    FlowOrigin.PORTAL: "déclaré sur le portail",
+}
 
 
 class MaterialFlow(SQLModel, table=True):

@@ -20,7 +20,18 @@ from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
 
 from models.db import write_transaction
-from models.inventory import Direction, FlowOrigin, Frequency, MaterialFlow, MoneyKind, Outlet, Unit
+from models.inventory import (
+    DIRECTION_LABELS_FR,
+    FREQUENCY_LABELS_FR,
+    MONEY_KIND_LABELS_FR,
+    Direction,
+    FlowOrigin,
+    Frequency,
+    MaterialFlow,
+    MoneyKind,
+    Outlet,
+    Unit,
+)
 from models.tables import Company, Contact
 from portal.events import FlowsSubmittedEvent, emit_flows_submitted
 from synergie.inventory.codes import categories, format_waste_code
@@ -64,15 +75,12 @@ class FormRow:
 def _choices() -> dict[str, list[tuple[str, str]]]:
     """The options of each select, as (value, label)."""
     return {
-        "direction": [(Direction.OUTGOING.value, "Sortant (quitte le site)"),
-                      (Direction.INCOMING.value, "Entrant (arrive sur le site)")],
+        "direction": [(d.value, DIRECTION_LABELS_FR[d]) for d in (Direction.OUTGOING, Direction.INCOMING)],
         "category": [(c.code, c.label) for c in categories().values()],
         "unit": [(u.value, u.value) for u in Unit],
-        "frequency": [(Frequency.WEEK.value, "par semaine"), (Frequency.MONTH.value, "par mois"),
-                      (Frequency.YEAR.value, "par an")],
+        "frequency": [(f.value, FREQUENCY_LABELS_FR[f]) for f in Frequency],
         "outlet": [(o.value, o.value.capitalize()) for o in Outlet],
-        "money_kind": [(MoneyKind.COST.value, "Coût (vous payez)"),
-                       (MoneyKind.VALUE.value, "Recette (on vous paie)")],
+        "money_kind": [(m.value, MONEY_KIND_LABELS_FR[m]) for m in MoneyKind],
     }  # fmt: skip
 
 

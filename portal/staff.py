@@ -15,9 +15,10 @@ import logging
 import re
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import sqlalchemy as sa
 from fastapi import APIRouter, BackgroundTasks, File, Form, Request, UploadFile
@@ -28,13 +29,36 @@ from models.companies import is_correction, standing_moves
 from models.db import write_transaction
 from models.enums import (
     ANSWER_LABELS_FR,
+    CHANNEL_LABELS_FR,
+    MESSAGE_STATUS_LABELS_FR,
+    PARTSTAT_LABELS_FR,
+    PARTY_ROLE_LABELS_FR,
     STAGE_LABELS_FR,
+    SYNERGY_KIND_LABELS_FR,
+    SYNERGY_STATUS_LABELS_FR,
     UPLOAD_STATUS_LABELS_FR,
+    VISIT_STATUS_LABELS_FR,
     Answer,
     CallOutcome,
     Channel,
+    MessageStatus,
+    Partstat,
+    PartyRole,
     Stage,
+    SynergyKind,
+    SynergyStatus,
     UploadStatus,
+    VisitStatus,
+)
+from models.inventory import (
+    DIRECTION_LABELS_FR,
+    FLOW_ORIGIN_LABELS_FR,
+    FREQUENCY_LABELS_FR,
+    Direction,
+    FlowOrigin,
+    FlowSubmission,
+    Frequency,
+    MaterialFlow,
 )
 from models.tables import (
     CallTask,
@@ -47,12 +71,15 @@ from models.tables import (
     StaffMember,
     StaffSignIn,
     StageChange,
+    Synergy,
+    SynergyParty,
     Visit,
 )
 from portal.events import ListingUploadedEvent, emit_listing_uploaded, prefect_api_configured
 from portal.pages import PageRefused, Render
 from synergie import french
 from synergie.calls.lists import OUTCOME_LABELS_FR
+from synergie.inventory.codes import format_waste_code
 from synergie.listing.reading import STAFF_BANDS, ListingFileError, ListingFilter
 from synergie.listing.uploads import import_recorded, last_sign_of_life, record_upload
 from synergie.messaging.links import (
@@ -66,6 +93,7 @@ from synergie.messaging.links import (
 from synergie.messaging.sending import SendPolicy, enqueue_prepared, prepared_email, send_prepared
 from synergie.messaging.transports import email_backend
 from synergie.settings import Settings
+from synergie.synergies.lifecycle import AUTHORITY_LABEL
 
 __all__ = ["PREFIX", "SESSION_COOKIE", "staff_router"]
 
@@ -101,6 +129,93 @@ def _bad_link(message: str) -> PageRefused:
         400, "Lien de connexion non valide", message,
         f"Demandez un nouveau lien sur la page {PREFIX}/connexion.",
     )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class FlowLine:
+    """A material flow as the company page prints it, every value in French."""
+
+    direction: str
+    description: str
+    waste: str  # « 15 01 10* (dangereux) », or empty when not a waste
+    quantity: str  # « 2,5 t par mois »
+    outlet: str
+    origin: str
+
+
+@dataclass(frozen=True, slots=True)
+class SynergyLine:
+    """A synergy the company is a party to, as the company page prints it."""
+
+    title: str
+    kind: str
+    status: str
+    role: str
+    others: str  # the other parties' names, the authority as « la collectivité »
+
+
+def _flow_row(flow: MaterialFlow) -> FlowLine:
+    """The flow's line on the company page: direction, waste code, quantity and origin in French."""
+    waste = ""
+    if flow.waste_code:
+        waste = format_waste_code(flow.waste_code, flow.hazardous)
+        waste += " (dangereux)" if flow.hazardous else ""
+    elif flow.hazardous:
+        waste = "dangereux"
+    return FlowLine(
+        direction=DIRECTION_LABELS_FR[Direction(flow.direction)],
+        description=flow.description,
+        waste=waste,
+        quantity=f"{french.number(flow.quantity, digits=2)} {flow.unit} "
+        f"{FREQUENCY_LABELS_FR[Frequency(flow.frequency)]}",
+        outlet=str(flow.outlet),
+        origin=FLOW_ORIGIN_LABELS_FR[FlowOrigin(flow.origin)],
+    )
+
+
+def _submission_line(
+    submission: FlowSubmission | None, when: Callable[[datetime | None], str]
+) -> str:
+    """Whether the company's last questionnaire sent through the portal was reviewed, in French."""
+    if submission is None:
+        return ""
+    sent = f"Dernier questionnaire reçu le {when(submission.submitted_at)} ({submission.rows} flux)"
+    if submission.reviewed_at is None:
+        return f"{sent} : à relire."
+    return f"{sent}, relu le {when(submission.reviewed_at)} par {submission.reviewed_by or '—'}."
+
+
+def _synergy_rows(session: Session, company_id: int) -> list[SynergyLine]:
+    """The synergies ``company_id`` is a party to, with its role and the other parties: one query."""
+    mine, other = sa.orm.aliased(SynergyParty), sa.orm.aliased(SynergyParty)
+    rows = session.execute(
+        sa.select(Synergy, mine.role, other.is_authority, Company.name)  # type: ignore[call-overload]
+        .join(mine, mine.synergy_id == Synergy.id)
+        .outerjoin(
+            other, sa.and_(col(other.synergy_id) == col(Synergy.id), col(other.id) != col(mine.id))
+        )
+        .outerjoin(Company, col(Company.id) == other.company_id)
+        .where(mine.company_id == company_id)
+        .order_by(col(Synergy.id).desc(), other.id)
+    ).all()
+    found: dict[int, tuple[Synergy, str, list[str]]] = {}
+    for synergy, role, is_authority, name in rows:
+        _, _, others = found.setdefault(synergy.id, (synergy, role, []))
+        if is_authority:
+            others.append(AUTHORITY_LABEL)
+        elif name is not None:
+            others.append(name)
+    return [
+        SynergyLine(
+            title=synergy.title,
+            kind=SYNERGY_KIND_LABELS_FR[SynergyKind(synergy.kind)],
+            status=SYNERGY_STATUS_LABELS_FR[SynergyStatus(synergy.status)],
+            # The column is a plain string; a StrEnum key is found by its value.
+            role=PARTY_ROLE_LABELS_FR.get(cast(PartyRole, role), role),
+            others=", ".join(others) or "—",
+        )
+        for synergy, role, others in found.values()
+    ]
 
 
 def staff_router(
@@ -499,7 +614,7 @@ def staff_router(
 
     @router.get("/entreprise/{company_id}", response_class=HTMLResponse)
     def company_page(request: Request, company_id: int) -> HTMLResponse:
-        """A company's file: stage history, messages, calls, visits, meetings."""
+        """A company's file: stage history, messages, calls, visits, meetings, flows, synergies."""
         try:
             member, nonce = staff_of(request)
             with Session(engine) as session:
@@ -530,9 +645,18 @@ def staff_router(
                          c, not is_correction(c) and c.id not in standing)
                         for c in history
                     ],
-                    "messages": [(when(m.sent_at or m.created_at), m) for m in session.exec(select(Message).where(col(Message.company_id) == company_id).order_by(col(Message.created_at)))],
+                    "messages": [
+                        (when(m.created_at), m.step, CHANNEL_LABELS_FR[Channel(m.channel)],
+                         MESSAGE_STATUS_LABELS_FR[MessageStatus(m.status)],
+                         when(m.sent_at) if m.status == MessageStatus.SENT else "—")
+                        for m in session.exec(select(Message).where(col(Message.company_id) == company_id).order_by(col(Message.created_at), col(Message.id)))
+                    ],
                     "calls": [(when(t.logged_at), OUTCOME_LABELS_FR[CallOutcome(t.outcome)] if t.outcome else "à faire", t) for t in session.exec(select(CallTask).where(col(CallTask.company_id) == company_id).order_by(col(CallTask.id)))],
-                    "visits": [(when(v.starts_at), v) for v in session.exec(select(Visit).where(col(Visit.company_id) == company_id).order_by(col(Visit.starts_at)))],
+                    "visits": [
+                        (when(v.starts_at), VISIT_STATUS_LABELS_FR[VisitStatus(v.status)],
+                         PARTSTAT_LABELS_FR[Partstat(v.partstat)])
+                        for v in session.exec(select(Visit).where(col(Visit.company_id) == company_id).order_by(col(Visit.starts_at)))
+                    ],
                     "meetings": [
                         (when(m.starts_at), m.title, ANSWER_LABELS_FR[Answer(r.status)])
                         for r, m in session.exec(
@@ -542,6 +666,14 @@ def staff_router(
                             .order_by(col(Meeting.starts_at))
                         )
                     ],
+                    "flows": [_flow_row(f) for f in session.exec(
+                        select(MaterialFlow).where(col(MaterialFlow.company_id) == company_id)
+                        .order_by(col(MaterialFlow.direction), col(MaterialFlow.id)))],
+                    "submission": _submission_line(session.exec(
+                        select(FlowSubmission).where(col(FlowSubmission.company_id) == company_id)
+                        .order_by(col(FlowSubmission.submitted_at).desc(), col(FlowSubmission.id).desc())
+                    ).first(), when),
+                    "synergies": _synergy_rows(session, company_id),
                 }  # fmt: skip
                 return page("equipe/entreprise.html", member, nonce, **context)
         except PageRefused as refused:

@@ -31,12 +31,27 @@ from models import (
     StaffMember,
     StaffSignIn,
     Stage,
+    Synergy,
+    SynergyKind,
+    SynergyParty,
+    SynergyStatus,
     UploadStatus,
+    Visit,
 )
 from models.db import write_transaction
+from models.inventory import (
+    Direction,
+    FlowOrigin,
+    FlowSubmission,
+    Frequency,
+    MaterialFlow,
+    Outlet,
+    Unit,
+)
 from portal.app import create_app
 from portal.events import ListingUploadedEvent, listing_uploaded_event_fields
 from portal.staff import SESSION_COOKIE
+from synergie import french
 from synergie.calls.outcomes import correct_call, log_call
 from synergie.messaging.sending import enqueue_prepared, prepared_email
 from synergie.settings import Settings
@@ -384,3 +399,104 @@ def test_a_company_page_shows_its_file(office: Office) -> None:
         office.client.get("/equipe/?q=fromagerie").text.count(f"/equipe/entreprise/{company_id}")
         == 1
     )
+
+
+# Raw stored values the company page must never print (enum values of messages, visits,
+# flows' origins and synergies' kinds and roles).
+_RAW = ("queued", "sending", "sent", "failed", "bounced", "cancelled", "email", "sms", "phone",
+        "booked", "done", "needs-action", "accepted", "declined", "tentative", "giver", "taker",
+        "partner", "pooling", "idea", "study", "agreed", "running", "stopped", "staff", "portal")  # fmt: skip
+
+
+def _page_text(page: str) -> str:
+    """The page's visible text: tags, the menu and the head left out."""
+    body = page.split("</nav>", 1)[-1] if "</nav>" in page else page.split("<body", 1)[-1]
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", body)).split())
+
+
+def test_a_company_page_speaks_french_and_shows_flows_and_synergies(office: Office) -> None:
+    moment = office.clock()
+    with Session(office.engine) as session:
+        company = make_company(session, stage=Stage.VISITED, name="Cartonnerie Roux")
+        other = make_company(session, name="Menuiserie Petit")
+        contact = make_contact(session, company, email="achats@roux.example",
+                               identity="email:achats@roux.example", phone="+33639980102")  # fmt: skip
+        staff_id = session.exec(select(StaffMember.id)).one()
+        for number, (channel, status, address) in enumerate(
+            (
+                (Channel.EMAIL, MessageStatus.SENT, "achats@roux.example"),
+                (Channel.EMAIL, MessageStatus.BOUNCED, "achats@roux.example"),
+                (Channel.SMS, MessageStatus.QUEUED, "+33639980102"),
+            )  # fmt: skip
+        ):
+            session.add(Message(
+                key=f"premier-courrier:{contact.id}:{number}", step="premier-courrier",
+                channel=channel, contact_id=contact.id, company_id=company.id,
+                to_address=address, message_id=f"<m{number}@test>", status=status,
+                next_attempt_at=moment, created_at=moment - timedelta(days=3),
+                sent_at=moment - timedelta(days=2) if status == MessageStatus.SENT else None,
+            ))  # fmt: skip
+        session.add(Visit(uid="v-1@test", company_id=company.id, contact_id=contact.id,  # type: ignore[arg-type]
+                          staff_id=staff_id, starts_at=moment + timedelta(days=5),
+                          ends_at=moment + timedelta(days=5, hours=1),
+                          reserved_start=moment + timedelta(days=5, hours=-1),
+                          reserved_end=moment + timedelta(days=5, hours=1)))  # fmt: skip
+        flow = dict(origin=FlowOrigin.STAFF, category="emballages", quantity=2.5,
+                    monthly_quantity=2.5, created_by="staff:1")  # fmt: skip
+        session.add(MaterialFlow(company_id=company.id, direction=Direction.INCOMING,  # type: ignore[arg-type]
+                                 description="Mandrins en carton", unit=Unit.PIECE,
+                                 frequency=Frequency.WEEK, outlet=Outlet.SUPPLIER, **flow))  # fmt: skip
+        session.add(MaterialFlow(company_id=company.id, direction=Direction.OUTGOING,  # type: ignore[arg-type]
+                                 description="Chutes de carton souillées", unit=Unit.TONNE,
+                                 frequency=Frequency.MONTH, outlet=Outlet.LANDFILL,
+                                 waste_code="150110", hazardous=True, **flow))  # fmt: skip
+        exchange = Synergy(title="Chutes de carton pour la menuiserie", status=SynergyStatus.STUDY)
+        collection = Synergy(title="Collecte commune des palettes", kind=SynergyKind.POOLING)
+        session.add_all([exchange, collection])
+        session.flush()
+        session.add_all([
+            SynergyParty(synergy_id=exchange.id, company_id=company.id, role="giver"),  # type: ignore[arg-type]
+            SynergyParty(synergy_id=exchange.id, company_id=other.id, role="taker"),  # type: ignore[arg-type]
+            SynergyParty(synergy_id=collection.id, company_id=company.id, role="partner"),  # type: ignore[arg-type]
+            SynergyParty(synergy_id=collection.id, company_id=None, is_authority=True,  # type: ignore[arg-type]
+                         role="partner"),
+        ])  # fmt: skip
+        session.add(FlowSubmission(company_id=company.id, contact_id=contact.id, rows=0,  # type: ignore[arg-type]
+                                   submitted_at=moment - timedelta(days=1)))  # fmt: skip
+        bare = make_company(session, name="Garage Bare")
+        session.commit()
+        company_id, bare_id = company.id, bare.id
+    office.sign_in()
+    page = office.client.get(f"/equipe/entreprise/{company_id}")
+    assert page.status_code == 200
+    text = _page_text(page.text)
+    for raw in _RAW:
+        assert not re.search(rf"(?<![\w@.-]){re.escape(raw)}(?![\w@.-])", text), (raw, text)
+    # Messages: the step as named, channel and state in French, the sent date when sent.
+    sent_on = french.short_moment(moment - timedelta(days=2), office.settings.tz)
+    assert f"premier-courrier courriel envoyé {sent_on}" in text
+    assert "premier-courrier courriel rejeté (adresse ou numéro invalide) —" in text
+    assert "premier-courrier SMS en attente d'envoi —" in text
+    # Visits.
+    assert "prévue en attente de réponse" in text
+    # Flows: both directions, the waste code with its star and « dangereux », unit, frequency.
+    assert "Flux de matières" in text and "Aucun flux inventorié." not in text
+    received = french.short_moment(moment - timedelta(days=1), office.settings.tz)
+    assert f"Dernier questionnaire reçu le {received} (0 flux) : à relire." in text
+    assert ("Entrant (arrive sur le site) Mandrins en carton — 2,5 pièces par semaine "
+            "fournisseur saisi par l'équipe") in text  # fmt: skip
+    assert ("Sortant (quitte le site) Chutes de carton souillées 15 01 10* (dangereux) "
+            "2,5 t par mois enfouissement saisi par l'équipe") in text  # fmt: skip
+    # Synergies: title, kind, status, the company's role, the other parties.
+    assert "Aucune synergie." not in text
+    assert (
+        "Chutes de carton pour la menuiserie substitution à l'étude donne Menuiserie Petit" in text
+    )
+    assert "Collecte commune des palettes mutualisation idée partenaire la collectivité" in text
+
+    empty = _page_text(office.client.get(f"/equipe/entreprise/{bare_id}").text)
+    for sentence in ("Aucun message.", "Aucune visite.", "Aucun flux inventorié.",
+                     "Aucune synergie."):  # fmt: skip
+        assert sentence in empty
+    missing = office.client.get("/equipe/entreprise/999999")
+    assert missing.status_code == 404 and "Entreprise introuvable" in missing.text
