@@ -79,15 +79,19 @@ def _heartbeat(path: Path, every: float) -> Iterator[None]:
     """Touch ``path`` now and every ``every`` seconds until the block ends, then remove it."""
     stop = threading.Event()
 
+    def touch() -> bool:
+        try:
+            path.touch()
+        except OSError as exc:
+            logger.warning("upload heartbeat %s stopped: %s", path, exc)
+            return False
+        return True
+
     def beat() -> None:
-        while True:
-            try:
-                path.touch()
-            except OSError as exc:
-                logger.warning("upload heartbeat %s stopped: %s", path, exc)
-                return
-            if stop.wait(every):
-                return
+        while not stop.wait(every) and touch():
+            pass
+
+    touch()  # before the import starts: alive from its first moment
 
     thread = threading.Thread(target=beat, name="upload-heartbeat", daemon=True)
     thread.start()
