@@ -15,7 +15,11 @@ _counter = itertools.count(1)
 
 
 def luhn_siret(seed: int) -> str:
-    """A 14-digit SIRET (valid SIREN and SIRET Luhn keys), different for each seed."""
+    """A 14-digit SIRET (valid SIREN and SIRET Luhn keys), different for each seed.
+
+    ``make_company`` numbers its companies from a counter shared by every test of the
+    process: in a database several tests share, give fixed seeds from 100,000 up.
+    """
     siren = f"{73282932 + seed:08d}"
     siren += luhn.calc_check_digit(siren)
     body = siren + f"{seed % 10000:04d}"

@@ -150,7 +150,7 @@ def test_a_worker_killed_mid_mailing_loses_nothing_and_resends_at_most_one(
     with session_scope(engine) as session:
         session.add(Campaign(name="Relance", year=2026, communes=["99001"]))
         for n in range(40):
-            company = make_company(session, siret=luhn_siret(900 + n), commune_code="99001")
+            company = make_company(session, siret=luhn_siret(900_000 + n), commune_code="99001")
             make_contact(
                 session,
                 company,
@@ -221,7 +221,7 @@ def test_an_opt_out_on_the_portal_starts_optout_sync_for_that_company(stack: Sta
     engine = crm(stack)
     now = datetime.now(UTC)
     with session_scope(engine) as session:
-        company = make_company(session, siret=luhn_siret(990), stage=Stage.CONTACTED)
+        company = make_company(session, siret=luhn_siret(990_000), stage=Stage.CONTACTED)
         contact = make_contact(session, company)
         company_id, public_id = company.id, contact.public_id
         # A reminder waiting in the outbox (its retry due tomorrow): the opt-out must cancel it.
@@ -261,7 +261,7 @@ def test_an_interested_call_on_the_portal_starts_that_companys_visit(stack: Stac
             add_staff(session=session, name="Chargée de mission", email="eit@example.org")
         caller = add_caller(session=session, name="Bénévole", phone=None,
                             email="benevole@example.org", per_day=5)  # fmt: skip
-        company = make_company(session, siret=luhn_siret(991), stage=Stage.CONTACTED,
+        company = make_company(session, siret=luhn_siret(991_000), stage=Stage.CONTACTED,
                                name="Tonnellerie intéressée", commune_code="21464")  # fmt: skip
         contact = make_contact(session, company, phone="+33639980199")
         task = CallTask(company_id=company.id, contact_id=contact.id, caller_id=caller.id,  # type: ignore[arg-type]
