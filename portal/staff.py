@@ -81,7 +81,7 @@ from synergie import french
 from synergie.calls.lists import OUTCOME_LABELS_FR
 from synergie.inventory.codes import format_waste_code
 from synergie.listing.reading import STAFF_BANDS, ListingFileError, ListingFilter
-from synergie.listing.uploads import import_recorded, last_sign_of_life, record_upload
+from synergie.listing.uploads import import_recorded, record_upload, silence
 from synergie.messaging.links import (
     STAFF_CSRF,
     STAFF_SESSION,
@@ -576,19 +576,15 @@ def staff_router(
         except PageRefused as refused:
             return refused.page(render)
         status = UploadStatus(upload.status)
-        pending = status in (UploadStatus.QUEUED, UploadStatus.RUNNING)
-        # No sign of life for too long: no worker took it yet, or the one running it died
-        # (the row cannot say so itself: see synergie.listing.uploads).
-        alive = (
-            last_sign_of_life(upload) if status == UploadStatus.RUNNING else None
-        ) or upload.uploaded_at
-        quiet = now() - alive if pending else timedelta(0)
+        # Silent too long: no worker took it yet, or the one running it died (the row cannot
+        # say so itself: see synergie.listing.uploads).
+        quiet = silence(upload, now())
         stale = quiet > timedelta(seconds=settings.upload_stale_seconds)
+        stalled = stale and status == UploadStatus.RUNNING
         return page(
             "equipe/import-bilan.html", member, nonce, upload=upload,
-            pending=pending and not (stale and status == UploadStatus.RUNNING),
-            stalled=stale and status == UploadStatus.RUNNING,
-            unclaimed=stale and status == UploadStatus.QUEUED,
+            pending=status in (UploadStatus.QUEUED, UploadStatus.RUNNING) and not stalled,
+            stalled=stalled, unclaimed=stale and status == UploadStatus.QUEUED,
             quiet_for=french.duration(quiet),
             status_label=UPLOAD_STATUS_LABELS_FR[status],
             uploaded=french.short_moment(upload.uploaded_at, settings.tz),

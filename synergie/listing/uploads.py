@@ -19,7 +19,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext, suppress
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -40,6 +40,7 @@ __all__ = [
     "import_recorded",
     "last_sign_of_life",
     "record_upload",
+    "silence",
 ]
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,16 @@ def last_sign_of_life(upload: ListingUpload) -> datetime | None:
             datetime.fromtimestamp(heartbeat_path(upload.stored_path).stat().st_mtime, UTC)
         )
     return max(moments) if moments else None
+
+
+def silence(upload: ListingUpload, now: datetime) -> timedelta:
+    """How long a pending upload has said nothing: queued, since it was uploaded; running, since
+    its import's last sign of life; zero once its import ended."""
+    if upload.status == UploadStatus.QUEUED:
+        return now - upload.uploaded_at
+    if upload.status == UploadStatus.RUNNING:
+        return now - (last_sign_of_life(upload) or upload.uploaded_at)
+    return timedelta(0)
 
 
 @contextmanager
