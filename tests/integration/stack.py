@@ -277,6 +277,22 @@ class Stack:
         )
         self.services.append(self.workers[name])
 
+    def wait_workers_idle(self, timeout: float = 30) -> None:
+        """Wait, at most ``timeout`` s, until no worker has a flow run's process left.
+
+        A run the API already shows Completed may still be shutting its process down, and
+        until it exits it holds its worker's one slot (``--limit 1``).
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            busy = False
+            for worker in self.workers.values():
+                with suppress(psutil.NoSuchProcess):
+                    busy = busy or bool(psutil.Process(worker.process.pid).children(recursive=True))
+            if not busy:
+                return
+            time.sleep(0.2)
+
     def worker_running(self, run_id: str) -> str:
         """The name of the worker whose log says it took flow run ``run_id``, or ''."""
         for name, worker in self.workers.items():

@@ -88,6 +88,9 @@ def test_staff_import_mail_twice_at_once_call_and_visit_on_two_workers(
         with session_scope(engine) as session:
             session.add(Campaign(name="Pays de Nuits", year=2026, communes=SAMPLE_COMMUNES))
         before = {m.message_id for m in stack_smtp.messages}
+        # Both workers free, so that the two runs below can only go one to each (it once
+        # found the import's worker still closing its run's process: the other took both).
+        stack.wait_workers_idle()
 
         # The weekly schedule's run and a manual one, created at the same moment on the same step.
         mailing = call(client, "GET", "/deployments/name/mailing/mailing")
