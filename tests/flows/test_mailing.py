@@ -254,9 +254,13 @@ def test_two_runs_started_together_never_send_the_same_message_twice(
 ) -> None:  # type: ignore[no-untyped-def]
     total = 600
     populate(sqlite_settings.db_url, total)
-    # Throttled to ~80 messages/s each, so that one run alone would take 7 s and the two
-    # really overlap even when one process starts a few seconds after the other.
-    first, second = spawn(smtp_env, limit=total, rate=4800), spawn(smtp_env, limit=total, rate=4800)
+    # Each run checks the relay before it claims anything. Both checks are greeted only once
+    # both processes have connected, however long one takes to start on a loaded machine, so
+    # both claim at the same moment; throttled to ~80 messages/s each, neither can finish
+    # the 600 alone before the other starts.
+    smtp_server.greet_together(2)
+    env = {**smtp_env, "SYNERGIE_SMTP_TIMEOUT": "240"}
+    first, second = spawn(env, limit=total, rate=4800), spawn(env, limit=total, rate=4800)
     for child in (first, second):
         assert child.wait(timeout=240) == 0, child.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
     received = deliveries(smtp_server)

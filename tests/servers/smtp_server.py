@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ipaddress
 import json
 import logging
@@ -116,6 +117,9 @@ class _State:
     drop_message_ids: set[str] = field(default_factory=set)
     drop_next_messages: int = 0
     dropped: int = 0
+    # Greetings wait until this many connections have arrived (0: nobody waits).
+    greeting_parties: int = 0
+    arrived: int = 0
     # Called in the server's thread as each message is accepted, before the client hears it.
     on_accept: Callable[[ReceivedMessage], None] | None = None
 
@@ -138,10 +142,13 @@ class _FaultySMTP(SMTP):
         # aiosmtpd 1.4 has no hook at connect time; this is where it sends its 220 greeting.
         with self._faults.lock:
             self._faults.connections += 1
+            self._faults.arrived += 1
             refuse = self._faults.refuse_connections > 0
             if refuse:
                 self._faults.refuse_connections -= 1
             reply = self._faults.refuse_reply
+        while self._faults.arrived < self._faults.greeting_parties:
+            await asyncio.sleep(0.01)  # the other sessions go on meanwhile
         if refuse:
             await self.push(reply)
             assert self.transport is not None
@@ -376,6 +383,15 @@ class SmtpTestServer:
         with self._state.lock:
             self._state.drop_message_ids.update(message_ids)
             self._state.drop_next_messages += next_messages
+
+    def greet_together(self, parties: int) -> None:
+        """Hold the greeting of the next connections until ``parties`` of them have arrived.
+
+        A barrier for clients started at different moments (two processes, say): none of
+        them can say EHLO before the last one has connected. Later connections pass at once.
+        """
+        with self._state.lock:
+            self._state.greeting_parties = self._state.arrived + parties
 
     def client(self, *, sender: str, **overrides: Any) -> SmtpEmailBackend:
         """An SMTP backend pointed at this server: no TLS, no login, 5 s timeout unless overridden."""
