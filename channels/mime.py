@@ -275,6 +275,12 @@ def _extra_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     return checked
 
 
+@lru_cache(maxsize=2)
+def _date_header(date: datetime) -> str:
+    # Cached: the header counts whole seconds, and a batch sends hundreds of messages a second.
+    return format_datetime(date)
+
+
 def compose_email(
     message: OutgoingEmail,
     *,
@@ -306,7 +312,7 @@ def compose_email(
         ("From", _mailbox(sender, "", "From")),
         ("To", _mailbox(message.to, message.to_name, "To")),
         ("Subject", _header_value(message.subject)),
-        ("Date", format_datetime(date)),
+        ("Date", _date_header(date.replace(microsecond=0))),
         ("Message-ID", message_id),
     ]
     if reply_to and not any(name.lower() == "reply-to" for name, _ in extra):

@@ -429,13 +429,13 @@ class SmtpEmailBackend:
         return DeliveryResult(message.key, error=error)
 
 
-# A line holding only "." ends the data: a leading dot is doubled (RFC 5321, 4.5.2).
-_LEADING_DOT = re.compile(rb"(?m)^\.")
-
-
 def _data_payload(raw: bytes) -> bytes:
     """``raw`` as sent after DATA: dots doubled, ending with CRLF "." CRLF."""
-    quoted = _LEADING_DOT.sub(b"..", raw)
+    # A line holding only "." ends the data: a dot starting a line is doubled (RFC 5321,
+    # 4.5.2). bytes.replace rather than a multiline regex, which took as long as composing.
+    quoted = raw.replace(b"\n.", b"\n..")
+    if quoted.startswith(b"."):
+        quoted = b"." + quoted
     if not quoted.endswith(b"\r\n"):
         quoted += b"\r\n"
     return quoted + b".\r\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import re
@@ -204,12 +205,14 @@ def read_token(
 def unsubscribe_token(settings: Settings, contact_public_id: str, channel: str) -> str:
     """Return the never-expiring unsubscribe token of a contact for one channel."""
     # RFC 8058 clients may POST months later: unsubscribe tokens carry no expiry on purpose.
-    return sign_token(
-        key=settings.link_signing_key,
-        purpose=UNSUBSCRIBE,
-        subject=contact_public_id,
-        channel=str(channel),
-    )
+    return _unsubscribe_token(settings.link_signing_key, contact_public_id, str(channel))
+
+
+@functools.lru_cache(maxsize=8)
+def _unsubscribe_token(key: bytes, contact_public_id: str, channel: str) -> str:
+    # Cached: a message asks for it twice in a row (the link in its body, then its
+    # List-Unsubscribe header), and signing cost more than the rest of those two.
+    return sign_token(key=key, purpose=UNSUBSCRIBE, subject=contact_public_id, channel=channel)
 
 
 def _portal_base(settings: Settings) -> str:

@@ -135,6 +135,24 @@ def test_what_arrives_is_the_real_text_and_headers_are_intact(
     assert "<b>atelier 1</b>" in html.get_content()
 
 
+def test_lines_starting_with_a_dot_arrive_as_written(
+    smtp_server: SmtpTestServer, smtp_backend: SmtpEmailBackend, make_email: MakeEmail
+) -> None:
+    # The server takes a dot starting a line away (RFC 5321, 4.5.2): each must be doubled.
+    text = ".première ligne\n..\n...\n.\nfin.\n"
+    email = make_email(1, text=text, html="<p>.</p>\n.<b>gras</b>\n..")
+
+    [result] = smtp_backend.send_messages([email])
+
+    assert result.ok
+    message = received(smtp_server)[email.message_id]
+    plain = message.get_body(preferencelist=("plain",))
+    html = message.get_body(preferencelist=("html",))
+    assert plain is not None and html is not None
+    assert plain.get_content().replace("\r\n", "\n") == text
+    assert html.get_content().replace("\r\n", "\n") == "<p>.</p>\n.<b>gras</b>\n.."
+
+
 def test_attachments_and_calendar_alternative_survive_the_trip(
     smtp_server: SmtpTestServer, smtp_backend: SmtpEmailBackend, make_email: MakeEmail
 ) -> None:
