@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import select
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -154,6 +157,102 @@ class DriverStatement:
                 self.statement, dialect, self.column_keys
             )
         return compiled
+
+
+class StatementPipe:
+    """One statement sent ahead on a PostgreSQL connection of its own, its end read later.
+
+    For the statement run once per message sent (``send``, then ``wait`` before the next
+    message's data is complete): the server runs it while the client talks to the relay,
+    without a thread to hand it over to (waking one cost as much client time as the rest
+    of the recording). The statement is prepared once per pipe and must stand alone:
+    the connection is in autocommit (``autocommit_connection``), each run commits itself.
+    Its result is not read, its errors are the driver's own, raised by ``wait``.
+    """
+
+    def __init__(self, connection: sa.Connection, statement: DriverStatement) -> None:
+        from psycopg import pq
+
+        self._pq = pq
+        driver = connection.connection.driver_connection
+        self._pgconn = driver.pgconn  # type: ignore[union-attr]
+        self._encoding = driver.info.encoding  # type: ignore[union-attr]
+        self._compiled = statement._for(connection.dialect)
+        sql, self._order = _numbered(self._compiled.sql)
+        self._name = f"synergie_{uuid.uuid4().hex}".encode()
+        self._pending = False
+        self._finish(self._pgconn.prepare(self._name, sql.encode(self._encoding)))
+
+    def send(self, params: dict[str, Any]) -> None:
+        """Send one run of the statement with ``params`` (by bind name) and return at once."""
+        self.wait()
+        values = self._compiled.arguments(params)
+        arguments = [
+            None if (v := values[name]) is None else _text(v).encode(self._encoding)
+            for name in self._order
+        ]
+        self._pgconn.send_query_prepared(self._name, arguments)
+        self._pending = True
+
+    def wait(self) -> None:
+        """Return once the run sent last has ended (committed); raise its error if it failed."""
+        if not self._pending:
+            return
+        self._pending = False
+        pgconn = self._pgconn
+        pgconn.consume_input()
+        while pgconn.is_busy():
+            select.select([pgconn.socket], [], [])
+            pgconn.consume_input()
+        failed = None
+        while (result := pgconn.get_result()) is not None:
+            failed = failed or self._failed(result)
+        if failed is not None:
+            raise failed
+
+    def close(self) -> None:
+        """Wait for the last run, then forget the prepared statement (the connection goes back to the pool)."""
+        self.wait()
+        self._finish(self._pgconn.exec_(b"DEALLOCATE " + self._name))
+
+    def _finish(self, result: Any) -> None:
+        failed = self._failed(result)
+        if failed is not None:
+            raise failed
+
+    def _failed(self, result: Any) -> Exception | None:
+        if result.status not in (self._pq.ExecStatus.FATAL_ERROR, self._pq.ExecStatus.BAD_RESPONSE):
+            return None
+        from psycopg import errors
+
+        return errors.error_from_result(result, encoding=self._encoding)
+
+
+_PYFORMAT = re.compile(r"%\((?P<name>[^)]+)\)s|%%")
+
+
+def _numbered(sql: str) -> tuple[str, list[str]]:
+    """``sql`` in psycopg's ``%(name)s`` style, with ``$1``… placeholders; and the names in order."""
+    order: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        name = match["name"]
+        if name is None:
+            return "%"
+        if name not in order:
+            order.append(name)
+        return f"${order.index(name) + 1}"
+
+    return _PYFORMAT.sub(number, sql), order
+
+
+def _text(value: Any) -> str:
+    """A parameter in PostgreSQL's text format (ISO dates; the statement casts what it needs)."""
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
 
 
 @dataclass(frozen=True)

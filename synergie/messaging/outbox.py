@@ -108,7 +108,7 @@ def _record_sent_in_one_statement() -> DriverStatement:
     )
 
 
-_RECORD_SENT = _record_sent_in_one_statement()
+RECORD_SENT = _record_sent_in_one_statement()
 
 # A company in one of these stages must not receive anything more from a campaign step.
 STOPPED_STAGES = (Stage.OPTED_OUT, Stage.CLOSED, Stage.DECLINED, Stage.UNREACHABLE)
@@ -412,6 +412,25 @@ def retry_delay(attempts: int, base: timedelta) -> timedelta:
     return min(base * (2 ** max(attempts - 1, 0)), RETRY_BACKOFF_CAP)
 
 
+def sent_parameters(
+    message: ClaimedMessage,
+    result: DeliveryResult,
+    *,
+    now: datetime,
+    actor: str,
+    contacted_stage: Stage | None = Stage.CONTACTED,
+) -> dict[str, Any]:
+    """The parameters of ``RECORD_SENT`` for ``message``, sent (PostgreSQL's one-statement record)."""
+    moves = message.company_id is not None and contacted_stage is not None
+    if moves:
+        transition(Stage.LISTED, contacted_stage)  # type: ignore[arg-type]
+    return {
+        "b_id": message.id, "b_now": now, "b_provider": result.provider_id,
+        "b_company": message.company_id if moves else None, "b_from": Stage.LISTED.value,
+        "b_to": (contacted_stage or Stage.LISTED).value, "b_why": _sent_why(message), "b_actor": actor,
+    }  # fmt: skip
+
+
 def record_delivery(
     connection: sa.Connection,
     message: ClaimedMessage,
@@ -434,15 +453,8 @@ def record_delivery(
     moves = message.company_id is not None and contacted_stage is not None
     if error is None and connection.dialect.name == "postgresql":
         # The hot path, once per message: every round trip to the server counts.
-        if moves:
-            transition(Stage.LISTED, contacted_stage)  # type: ignore[arg-type]
-        _RECORD_SENT.execute_on_driver(
-            connection,
-            {
-                "b_id": message.id, "b_now": now, "b_provider": result.provider_id,
-                "b_company": message.company_id if moves else None, "b_from": Stage.LISTED.value,
-                "b_to": (contacted_stage or Stage.LISTED).value, "b_why": _sent_why(message), "b_actor": actor,
-            },
+        RECORD_SENT.execute_on_driver(
+            connection, sent_parameters(message, result, now=now, actor=actor, contacted_stage=contacted_stage)
         )  # fmt: skip
         return MessageStatus.SENT
     if error is None:

@@ -12,8 +12,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -27,9 +26,10 @@ from channels.errors import (
     RecipientOptedOutError,
     SenderSideError,
 )
-from models.db import autocommit_connection, write_connection
+from models.db import StatementPipe, autocommit_connection, write_connection
 from models.enums import Channel, MessageStatus, Stage
 from synergie.messaging.outbox import (
+    RECORD_SENT,
     ClaimedMessage,
     claim,
     enqueue,
@@ -38,6 +38,7 @@ from synergie.messaging.outbox import (
     record_delivery,
     renew_lease,
     requeue_unanswered,
+    sent_parameters,
 )
 from synergie.settings import Settings, SettingsError
 
@@ -234,14 +235,10 @@ def send_claimed(
         fences: dict[str, datetime] = {}
         unanswered: dict[int, datetime] = {}
 
-        def write(result: DeliveryResult, sent_on: sa.Connection | None = None) -> None:
-            # ``sent_on``: on PostgreSQL, a message sent is recorded in one statement
-            # (record_delivery) on a connection of its own that commits it as it runs,
-            # without the two round trips of BEGIN and COMMIT.
-            on = connection if sent_on is None else sent_on
-            with connection.begin() if sent_on is None else nullcontext():
+        def write(result: DeliveryResult) -> None:
+            with connection.begin():
                 status = record_delivery(
-                    on, by_key[result.key], result, now=now(), max_attempts=policy.max_attempts,
+                    connection, by_key[result.key], result, now=now(), max_attempts=policy.max_attempts,
                     retry_base=policy.retry_base, actor=policy.actor, contacted_stage=contacted_stage,
                 )  # fmt: skip
             outcome.add(status)
@@ -251,12 +248,17 @@ def send_claimed(
             lease.release(result.key)
             pending = None
             if result.error is None and not triage.held and triage.stopped is None:
-                # The hot path. On PostgreSQL a thread of its own records the message while
-                # the backend sends the next one's first commands, and the backend waits for
-                # it (``pending``) before that next message's data is complete: the round
-                # trip to the database overlaps the relay's. SQLite records in no time, here.
-                if sent_on is not None:
-                    pending = recorder.submit(write, result, sent_on).result
+                # The hot path. On PostgreSQL the record is sent to the server on a
+                # connection of its own (``pipe``) and the backend waits for it
+                # (``pending``) before the next message's data is complete: the server
+                # runs it while the relay reads the next message's first commands.
+                # SQLite records in no time, here.
+                if pipe is not None:
+                    pipe.send(sent_parameters(
+                        by_key[result.key], result, now=now(), actor=policy.actor, contacted_stage=contacted_stage,
+                    ))  # fmt: skip
+                    outcome.add(MessageStatus.SENT)
+                    pending = pipe.wait
                 else:
                     write(result)
             else:
@@ -271,16 +273,14 @@ def send_claimed(
                 throttle.wait()
             return pending
 
-        # On PostgreSQL the recorder thread has a connection of its own (``sent_on``). A
-        # result handed over is recorded (its waiter called, see ResultLog) before the next
-        # one is, and before anything else is written on ``connection``.
+        # A result handed over is recorded (its waiter called, see ResultLog) before the
+        # next one is, and before anything else is written on ``connection``.
         with ExitStack() as recording:
-            sent_on: sa.Connection | None = None
+            pipe: StatementPipe | None = None
             if engine.dialect.name == "postgresql":
-                sent_on = recording.enter_context(autocommit_connection(engine))
-            recorder = recording.enter_context(
-                ThreadPoolExecutor(1, thread_name_prefix="outbox-record")
-            )
+                on = recording.enter_context(autocommit_connection(engine))
+                pipe = StatementPipe(on, RECORD_SENT)
+                recording.callback(pipe.close)
             backend.send_messages(lease.held(messages), on_result=record)
         for each in triage.finish():
             write(each)

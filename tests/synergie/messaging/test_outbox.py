@@ -24,9 +24,9 @@ from models import (
     Stage,
     StageChange,
 )
-from models.db import make_engine, write_transaction
+from models.db import StatementPipe, make_engine, write_transaction
 from synergie.messaging.outbox import (
-    _RECORD_SENT,
+    RECORD_SENT,
     claim,
     enqueue,
     message_key,
@@ -172,7 +172,8 @@ def test_a_batch_records_each_sent_message_completely_in_one_statement_on_postgr
     engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """On PostgreSQL a sent message costs one statement outside any transaction block (no BEGIN,
-    no COMMIT: one round trip); on both databases every row, company and history line is written."""
+    no COMMIT: one round trip), sent ahead without a thread; on both databases every row,
+    company and history line is written."""
     campaign_id, rows = seed(engine, 9, companies=6)  # three companies have two contacts
     stranger = rows[0] | {
         "key": "prepared/no-company",
@@ -184,7 +185,8 @@ def test_a_batch_records_each_sent_message_completely_in_one_statement_on_postgr
             connection, [*rows, stranger | {"message_id": new_message_id("example.org")}], now=NOW
         )
     seen: list[tuple[str, bool]] = []  # through SQLAlchemy
-    driven: list[tuple[str, bool]] = []  # straight on psycopg's connection
+    driven: list[tuple[str, bool]] = []  # through psycopg's connection
+    piped: list[tuple[str, str]] = []  # sent ahead on libpq's connection, and its state then
 
     def watch(connection, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
         seen.append(
@@ -198,6 +200,7 @@ def test_a_batch_records_each_sent_message_completely_in_one_statement_on_postgr
 
     if engine.dialect.name == "postgresql":
         import psycopg
+        from psycopg import pq
 
         execute = psycopg.Connection.execute
 
@@ -206,6 +209,18 @@ def test_a_batch_records_each_sent_message_completely_in_one_statement_on_postgr
             return execute(self, query, params, **options)
 
         monkeypatch.setattr(psycopg.Connection, "execute", drive)
+        send = StatementPipe.send
+
+        def pipe(self: StatementPipe, params: dict) -> None:  # type: ignore[type-arg]
+            # IDLE: no transaction block open before it (INTRANS after a BEGIN), the
+            # previous run committed: the statement commits on its own.
+            self.wait()
+            piped.append(
+                (self._compiled.sql, pq.TransactionStatus(self._pgconn.transaction_status).name)
+            )
+            send(self, params)
+
+        monkeypatch.setattr(StatementPipe, "send", pipe)
     backend = MemoryEmailBackend()
     sa.event.listen(engine, "before_cursor_execute", watch)
     try:
@@ -219,9 +234,9 @@ def test_a_batch_records_each_sent_message_completely_in_one_statement_on_postgr
 
     assert outcome.claimed == 10 and outcome.statuses[MessageStatus.SENT] == 10
     if engine.dialect.name == "postgresql":
-        assert seen == [], seen
-        assert len(driven) == 10 and all(autocommit for _, autocommit in driven), driven
-        assert all(sql.startswith("WITH sent AS") for sql, _ in driven), driven
+        assert seen == [] and driven == [], (seen, driven)
+        assert len(piped) == 10 and all(state == "IDLE" for _, state in piped), piped
+        assert all(sql.startswith("WITH sent AS") for sql, _ in piped), piped
     with Session(engine) as session:
         sent = session.exec(select(Message)).all()
         history = session.exec(select(StageChange).order_by(StageChange.company_id)).all()
@@ -251,7 +266,7 @@ def test_recording_a_sent_message_finds_its_rows_by_primary_key_without_statisti
         enqueue(connection, rows, now=NOW)
     claimed = claim_some(engine, campaign_id, 300)
     message = claimed[150]
-    compiled = _RECORD_SENT._for(engine.dialect)
+    compiled = RECORD_SENT._for(engine.dialect)
     arguments = compiled.arguments({
         "b_id": message.id, "b_now": NOW, "b_provider": "x", "b_company": message.company_id,
         "b_from": "listed", "b_to": "contacted", "b_why": "w", "b_actor": "a",
