@@ -181,6 +181,9 @@ class StatementPipe:
         sql, self._order = _numbered(self._compiled.sql)
         self._name = f"synergie_{uuid.uuid4().hex}".encode()
         self._pending = False
+        # poll rather than select: a busy process may hold descriptors past select's 1024.
+        self._readable = select.poll()
+        self._readable.register(self._pgconn.socket, select.POLLIN)
         self._finish(self._pgconn.prepare(self._name, sql.encode(self._encoding)))
 
     def send(self, params: dict[str, Any]) -> None:
@@ -202,7 +205,7 @@ class StatementPipe:
         pgconn = self._pgconn
         pgconn.consume_input()
         while pgconn.is_busy():
-            select.select([pgconn.socket], [], [])
+            self._readable.poll()
             pgconn.consume_input()
         failed = None
         while (result := pgconn.get_result()) is not None:
