@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -124,6 +124,39 @@ def standing_moves(changes: Sequence[StageChange]) -> list[StageChange]:
                 del standing[index]
                 break
     return standing
+
+
+def actor_label(
+    actor: str, *, callers: Mapping[int, str] = {}, contacts: Mapping[int, str] = {}
+) -> str:
+    """Who made a change, as staff read it in French; ``callers`` and ``contacts`` name them by id.
+
+    The history stores ``staff:<login>``, ``flow-run:<id>``, ``cli``, ``portal``,
+    ``carrier``, ``caller:<id>`` and ``contact:<id>``; anything else is shown as stored.
+    """
+    kind, _, rest = actor.partition(":")
+    number = int(rest) if rest.isdigit() else None
+    if kind == "staff":
+        return f"{rest} (équipe)" if rest else "l'équipe"
+    if kind == "flow-run":
+        # The run's first eight characters: what the Prefect UI shows in its run names' links.
+        return (
+            f"traitement automatique (exécution {rest[:8]})" if rest else "traitement automatique"
+        )
+    if kind == "caller" and number is not None:
+        name = callers.get(number)
+        return f"{name} (bénévole)" if name else f"bénévole n° {number}"
+    if kind == "contact" and number is not None:
+        name = contacts.get(number)
+        return f"{name} (contact de l'entreprise)" if name else "un contact de l'entreprise"
+    return _FIXED_ACTORS.get(actor, actor)
+
+
+_FIXED_ACTORS = {
+    "cli": "l'équipe, en ligne de commande",
+    "portal": "le portail",
+    "carrier": "l'opérateur SMS (réponse STOP)",
+}
 
 
 def take_back_move(

@@ -25,7 +25,7 @@ from fastapi import APIRouter, BackgroundTasks, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session, col, func, select
 
-from models.companies import is_correction, standing_moves
+from models.companies import actor_label, is_correction, standing_moves
 from models.db import write_transaction
 from models.enums import (
     ANSWER_LABELS_FR,
@@ -61,6 +61,7 @@ from models.inventory import (
     MaterialFlow,
 )
 from models.tables import (
+    Caller,
     CallTask,
     Company,
     Contact,
@@ -152,6 +153,23 @@ class SynergyLine:
     status: str
     role: str
     others: str  # the other parties' names, the authority as « la collectivité »
+
+
+def _actors_named(session: Session, actors: list[str]) -> dict[str, dict[int, str]]:
+    """The names of the callers and contacts a history names by id, for ``actor_label``."""
+    ids: dict[str, set[int]] = {"caller": set(), "contact": set()}
+    for actor in actors:
+        kind, _, rest = actor.partition(":")
+        if kind in ids and rest.isdigit():
+            ids[kind].add(int(rest))
+    callers = session.exec(select(Caller.id, Caller.name).where(col(Caller.id).in_(ids["caller"])))
+    contacts = session.exec(
+        select(Contact.id, Contact.name).where(col(Contact.id).in_(ids["contact"]))
+    )
+    return {
+        "callers": {n: name for n, name in callers if n is not None and name},
+        "contacts": {n: name for n, name in contacts if n is not None and name},
+    }
 
 
 def _flow_row(flow: MaterialFlow) -> FlowLine:
@@ -630,6 +648,7 @@ def staff_router(
                     .order_by(col(StageChange.at), col(StageChange.id))
                 ).all()
                 standing = {c.id for c in standing_moves(history)}
+                named = _actors_named(session, [c.actor for c in history])
                 context: dict[str, Any] = {
                     "company": company,
                     "stage_label": STAGE_LABELS_FR[Stage(company.stage)],
@@ -638,7 +657,7 @@ def staff_router(
                     # correction took back is marked as such.
                     "changes": [
                         (when(c.at), STAGE_LABELS_FR[Stage(c.from_stage)], STAGE_LABELS_FR[Stage(c.to_stage)],
-                         c, not is_correction(c) and c.id not in standing)
+                         c, not is_correction(c) and c.id not in standing, actor_label(c.actor, **named))
                         for c in history
                     ],
                     "messages": [

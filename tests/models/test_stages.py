@@ -67,3 +67,16 @@ def test_strings_are_accepted_and_unknown_stages_rejected() -> None:
     assert transition("listed", "contacted") is Stage.CONTACTED
     with pytest.raises(ValueError):
         transition("listed", "bogus")
+
+
+def test_who_made_a_change_reads_in_french_even_when_the_name_is_gone() -> None:
+    from models.companies import actor_label
+
+    assert actor_label("caller:3", callers={3: "Jeanne"}) == "Jeanne (bénévole)"
+    assert actor_label("caller:4", callers={3: "Jeanne"}) == "bénévole n° 4"  # removed since
+    assert actor_label("contact:9") == "un contact de l'entreprise"
+    assert actor_label("flow-run:") == "traitement automatique"
+    assert actor_label("staff:") == "l'équipe"
+    assert actor_label("cli") == "l'équipe, en ligne de commande"
+    assert actor_label("portal") == "le portail"
+    assert actor_label("import ancien") == "import ancien"  # anything else, as stored

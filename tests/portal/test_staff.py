@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 
 from models import (
     Answer,
+    Caller,
     CallOutcome,
     Channel,
     Company,
@@ -31,6 +32,7 @@ from models import (
     StaffMember,
     StaffSignIn,
     Stage,
+    StageChange,
     Synergy,
     SynergyKind,
     SynergyParty,
@@ -463,7 +465,21 @@ def test_a_company_page_speaks_french_and_shows_flows_and_synergies(office: Offi
         ])  # fmt: skip
         session.add(FlowSubmission(company_id=company.id, contact_id=contact.id, rows=0,  # type: ignore[arg-type]
                                    submitted_at=moment - timedelta(days=1)))  # fmt: skip
+        caller = Caller(name="Bénévole Martin")
+        session.add(caller)
+        session.flush()
+        # Who moved it, as stored: a flow run, a volunteer, the contact, staff, the operator.
+        for n, (before, after, actor) in enumerate((
+            (Stage.LISTED, Stage.CONTACTED, "flow-run:5f0c1d2e-0000-4000-8000-000000000001"),
+            (Stage.CONTACTED, Stage.CALLED, f"caller:{caller.id}"),
+            (Stage.CALLED, Stage.VISIT_SCHEDULED, f"contact:{contact.id}"),
+            (Stage.VISIT_SCHEDULED, Stage.VISITED, "staff:marie"),
+            (Stage.VISITED, Stage.VISITED, "carrier"),
+        )):  # fmt: skip
+            session.add(StageChange(company_id=company.id, from_stage=before, to_stage=after,  # type: ignore[arg-type]
+                                    at=moment - timedelta(days=10 - n), why=f"étape {n}", actor=actor))  # fmt: skip
         bare = make_company(session, name="Garage Bare")
+        contact_name = contact.name
         session.commit()
         company_id, bare_id = company.id, bare.id
     office.sign_in()
@@ -472,6 +488,13 @@ def test_a_company_page_speaks_french_and_shows_flows_and_synergies(office: Offi
     text = _page_text(page.text)
     for raw in _RAW:
         assert not re.search(rf"(?<![\w@.-]){re.escape(raw)}(?![\w@.-])", text), (raw, text)
+    # The stage history names who did it in French: no "flow-run:", "caller:" or "contact:".
+    assert "étape 0 traitement automatique (exécution 5f0c1d2e)" in text
+    assert "étape 1 Bénévole Martin (bénévole)" in text
+    assert f"étape 2 {contact_name} (contact de l'entreprise)" in text
+    assert "étape 3 marie (équipe)" in text
+    assert "étape 4 l'opérateur SMS (réponse STOP)" in text
+    assert not re.search(r"\b(flow-run|caller|contact|staff):", text), text
     # Messages: the step as named, channel and state in French, the sent date when sent.
     sent_on = french.short_moment(moment - timedelta(days=2), office.settings.tz)
     assert f"premier-courrier courriel envoyé {sent_on}" in text
