@@ -26,6 +26,7 @@ from flows.meeting_reminders import meeting_reminders
 from flows.meeting_sync import meeting_sync
 from flows.optout_sync import optout_sync
 from flows.report import report
+from flows.survey_results import survey_results
 from flows.surveys import surveys
 from flows.visit_done import visit_done
 from flows.visit_reminders import visit_reminders
@@ -38,6 +39,7 @@ from portal.events import (
     MEETING_HELD_EVENT,
     OPTED_OUT_EVENT,
     REFERRAL_CREATED_EVENT,
+    SURVEY_SUBMITTED_EVENT,
 )
 
 TIMEZONE = "Europe/Paris"
@@ -229,6 +231,17 @@ def build_deployments() -> list[RunnerDeployment]:
             triggers=[DeploymentEventTrigger(
                 name=f"surveys on {MEETING_HELD_EVENT}", expect={MEETING_HELD_EVENT},
                 match={"prefect.resource.id": "synergie.meeting.*"},
+                parameters={"meeting_id": "{{ event.payload.meeting_id }}"},
+            )],
+        ),
+        _deployment(
+            survey_results, name="survey-results", tags=["surveys"],
+            description="Résultats du questionnaire de suivi d'une rencontre, publiés à nouveau en "
+            f"artefact à chaque réponse reçue par le portail (événement {SURVEY_SUBMITTED_EVENT}) ; "
+            "rien n'est envoyé. Le passage quotidien de « surveys » les publie aussi.",
+            triggers=[DeploymentEventTrigger(
+                name=f"survey-results on {SURVEY_SUBMITTED_EVENT}", expect={SURVEY_SUBMITTED_EVENT},
+                match={"prefect.resource.id": "synergie.survey.*"},
                 parameters={"meeting_id": "{{ event.payload.meeting_id }}"},
             )],
         ),

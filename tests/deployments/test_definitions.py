@@ -82,3 +82,22 @@ def test_a_held_meeting_starts_its_surveys_and_a_daily_run_catches_up() -> None:
     assert held.match.root["prefect.resource.id"] == "synergie.meeting.*"
     assert held.parameters == {"meeting_id": "{{ event.payload.meeting_id }}"}
     assert [s.schedule.cron for s in by_name["surveys"].schedules] == ["30 9 * * *"]  # type: ignore[union-attr]
+
+
+def test_every_event_the_portal_and_flows_emit_starts_a_deployment() -> None:
+    """DESIGN: events are consumed by deployment triggers; one nobody listens to is a dead end."""
+    import portal.events
+
+    emitted = {value for name, value in vars(portal.events).items() if name.endswith("_EVENT")}
+    expected = {event for d in build_deployments() for t in d.triggers for event in t.expect}
+    assert len(emitted) >= 8 and emitted - expected == set()
+
+
+def test_each_survey_answer_publishes_its_meetings_results_again() -> None:
+    from portal.events import SURVEY_SUBMITTED_EVENT
+
+    by_name = {d.name: d for d in build_deployments()}
+    (submitted,) = by_name["survey-results"].triggers
+    assert submitted.expect == {SURVEY_SUBMITTED_EVENT} == {"synergie.survey.submitted"}
+    assert submitted.match.root["prefect.resource.id"] == "synergie.survey.*"
+    assert submitted.parameters == {"meeting_id": "{{ event.payload.meeting_id }}"}

@@ -81,3 +81,31 @@ def test_the_daily_run_reminds_once_only_who_has_not_answered(held: Held) -> Non
     reminded = held.messages("-rappel")
     assert len(reminded) == 3 and answering.id not in {m.contact_id for m in reminded}
     assert {m.status for m in reminded} == {MessageStatus.SENT}
+
+
+def test_an_answer_publishes_the_results_again_and_an_unknown_meeting_says_so_in_french(
+    held: Held,
+) -> None:
+    from flows.survey_results import survey_results
+
+    surveys(held.meeting_id)
+    answering = held.contacts(held.came[0])[0]
+    with write_transaction(held.engine) as connection:
+        session = Session(bind=connection, expire_on_commit=False)
+        survey = session.exec(select(Survey)).one()
+        save_response(session=session, survey=survey, contact=answering, answers={"satisfaction": 5},
+                      expected_version=0, now=datetime.now(UTC))  # fmt: skip
+        session.close()
+    mails = len(list((held.settings.outbox_dir / "email").glob("*.eml")))
+    state = survey_results(held.meeting_id, return_state=True)
+    assert state.result() == {
+        "meeting_id": held.meeting_id,
+        "artifact": results_artifact_key(held.meeting_id),
+    }
+    markdown = _artifact(state.state_details.flow_run_id, results_artifact_key(held.meeting_id))
+    assert "**Taux de réponse** : 1 entreprise(s) présente(s) sur 3" in markdown
+    assert len(list((held.settings.outbox_dir / "email").glob("*.eml"))) == mails  # nothing sent
+    failed = survey_results(999_999, return_state=True)
+    assert failed.is_failed()
+    with pytest.raises(Exception, match="Aucune rencontre n° 999999"):
+        failed.result()
