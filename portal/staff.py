@@ -103,6 +103,7 @@ logger = logging.getLogger(__name__)
 PREFIX = "/equipe"
 SESSION_COOKIE = "synergie_equipe"
 _FORM_COOKIE = "synergie_csrf"  # the CSRF token of the forms shown before a session exists
+_FORM_TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")  # what secrets.token_urlsafe(24) gives
 _UPLOAD_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm")
 _MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 
@@ -290,9 +291,14 @@ def staff_router(
 
     # --- signing in -------------------------------------------------------------------------
 
-    def before_session_form(name: str, **context: Any) -> HTMLResponse:
-        """A form shown before any session: its CSRF token is also set as a cookie (double submit)."""
-        token = secrets.token_urlsafe(24)
+    def before_session_form(request: Request, name: str, **context: Any) -> HTMLResponse:
+        """A form shown before any session: its CSRF token is also set as a cookie (double submit).
+
+        The browser's token is kept when it has one: a second tab (the sign-in link opened
+        while the first form is still on screen) must not make the first form's token stale.
+        """
+        kept = request.cookies.get(_FORM_COOKIE, "")
+        token = kept if _FORM_TOKEN.fullmatch(kept) else secrets.token_urlsafe(24)
         answer = render(name, prefix=PREFIX, csrf=token, **context)
         answer.set_cookie(_FORM_COOKIE, token, httponly=True, secure=secure, samesite="strict",
                           path=PREFIX)  # fmt: skip
@@ -305,9 +311,9 @@ def staff_router(
             raise _csrf_refused()
 
     @router.get("/connexion", response_class=HTMLResponse)
-    def sign_in_form() -> HTMLResponse:
+    def sign_in_form(request: Request) -> HTMLResponse:
         """Ask for the staff member's e-mail address."""
-        return before_session_form("equipe/connexion.html", sent=False)
+        return before_session_form(request, "equipe/connexion.html", sent=False)
 
     @router.post("/connexion", response_class=HTMLResponse)
     def send_sign_in_link(
@@ -387,7 +393,7 @@ def staff_router(
     _USED = "Ce lien de connexion a déjà servi : chaque lien ne s'utilise qu'une fois."
 
     @router.get("/entree/{token}", response_class=HTMLResponse)
-    def confirm_sign_in(token: str) -> HTMLResponse:
+    def confirm_sign_in(token: str, request: Request) -> HTMLResponse:
         """Show a button that uses the link (a GET changes nothing: mail scanners open links)."""
         try:
             _staff_id, nonce = sign_in_claims(token)
@@ -395,7 +401,7 @@ def staff_router(
                 raise _bad_link(_USED)
         except PageRefused as refused:
             return refused.page(render)
-        return before_session_form("equipe/entree.html")
+        return before_session_form(request, "equipe/entree.html")
 
     @router.post("/entree/{token}")
     def sign_in(token: str, request: Request, csrf: Annotated[str, Form()] = "") -> Response:

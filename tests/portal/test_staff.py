@@ -171,6 +171,23 @@ def test_the_sign_in_button_without_its_csrf_token_opens_nothing(office: Office)
     assert office.use_link(path).status_code == 303  # the link itself is still good
 
 
+def test_a_second_tab_does_not_make_the_first_sign_in_form_stale(office: Office) -> None:
+    def token(page: Response) -> str:
+        return re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+
+    first = token(office.client.get("/equipe/connexion"))
+    second = token(office.client.get("/equipe/connexion"))  # another tab, same browser
+    assert first == second
+    answer = office.client.post(
+        "/equipe/connexion", data={"email": "claire@cc-gevrey-nuits.example", "csrf": first}
+    )
+    assert answer.status_code == 200 and "lien de connexion vient" in answer.text
+    # A cookie that is not one of ours is replaced, never echoed into the page.
+    office.client.cookies.set("synergie_csrf", "<script>", path="/equipe")
+    fresh = token(office.client.get("/equipe/connexion"))
+    assert fresh != "<script>" and re.fullmatch(r"[A-Za-z0-9_-]{32}", fresh)
+
+
 def test_the_portal_sends_the_sign_in_mail_and_nothing_else_of_the_outbox(office: Office) -> None:
     # A prepared e-mail of a flow (a visit invitation) waits in the outbox, due now.
     with write_transaction(office.engine) as connection:
