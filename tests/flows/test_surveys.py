@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from prefect.client.orchestration import get_client
@@ -60,14 +61,23 @@ def test_a_held_meeting_gets_its_invitations_once_and_its_results_artifact(held:
     assert len(list((held.settings.outbox_dir / "email").glob("*.eml"))) == 4
 
 
-def test_the_daily_run_reminds_once_only_who_has_not_answered(held: Held) -> None:
-    surveys()  # as the schedule runs it: every held meeting due
+def _first_answers(held: Held) -> Any:
+    """The first contact of the first attending company answers the survey; return that contact."""
     answering = held.contacts(held.came[0])[0]
     with write_transaction(held.engine) as connection:
         session = Session(bind=connection, expire_on_commit=False)
         survey = session.exec(select(Survey)).one()
         save_response(session=session, survey=survey, contact=answering, answers={"satisfaction": 5},
                       expected_version=0, now=datetime.now(UTC))  # fmt: skip
+        session.close()
+    return answering
+
+
+def test_the_daily_run_reminds_once_only_who_has_not_answered(held: Held) -> None:
+    surveys()  # as the schedule runs it: every held meeting due
+    answering = _first_answers(held)
+    with write_transaction(held.engine) as connection:
+        session = Session(bind=connection, expire_on_commit=False)
         # Eight days pass (in the database): the reminder is due for the others.
         for recipient in session.exec(select(SurveyRecipient)).all():
             recipient.invited_at -= timedelta(days=8)
@@ -89,13 +99,7 @@ def test_an_answer_publishes_the_results_again_and_an_unknown_meeting_says_so_in
     from flows.survey_results import survey_results
 
     surveys(held.meeting_id)
-    answering = held.contacts(held.came[0])[0]
-    with write_transaction(held.engine) as connection:
-        session = Session(bind=connection, expire_on_commit=False)
-        survey = session.exec(select(Survey)).one()
-        save_response(session=session, survey=survey, contact=answering, answers={"satisfaction": 5},
-                      expected_version=0, now=datetime.now(UTC))  # fmt: skip
-        session.close()
+    _first_answers(held)
     mails = len(list((held.settings.outbox_dir / "email").glob("*.eml")))
     state = survey_results(held.meeting_id, return_state=True)
     assert state.result() == {
