@@ -456,6 +456,8 @@ class Registration(SQLModel, table=True):
     version: int = 0
     confirmed_version: int = 0
     removed: bool = False  # staff took the company off this meeting's list
+    # Times staff put it back on the list after taking it off: each round has its invitation.
+    rounds: int = 0
     attended: bool | None = None
     invited_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -2,7 +2,8 @@
 
 Keys (step + contact + channel, see ``synergie.messaging.outbox``):
 
-- ``reunion-<id>-invitation-seq<n>``: the invitation, once per version of the meeting (SEQUENCE);
+- ``reunion-<id>-invitation-seq<n>``: the invitation, once per version of the meeting (SEQUENCE),
+  with ``-retour<k>`` for a company staff put back on the list k times (a new round);
 - ``reunion-<id>-reponse-v<k>``: the confirmation of a company's k-th answer (or promotion);
 - ``reunion-<id>-annulation-seq<n>``: the METHOD:CANCEL of the whole meeting;
 - ``reunion-<id>-retrait-<company>-v<k>``: the METHOD:CANCEL of one company's own copy, when it
@@ -79,6 +80,7 @@ INVITATION_TEMPLATE = "invitation-rencontre"
 ANSWER_TEMPLATE = "reponse-rencontre"
 CANCELLATION_TEMPLATE = "annulation-rencontre"
 REMINDER_TEMPLATE = "rappel-rencontre"  # the week-before e-mail and the day-before SMS
+RETURN_KIND = "retour"  # an invitation's round, once staff put the company back on the list
 WEEK_BEFORE = timedelta(days=7)
 _CHUNK = 500
 
@@ -306,6 +308,12 @@ def _invitation_content(
     )  # fmt: skip
 
 
+def invitation_kind(meeting: Meeting, registration: Registration) -> str:
+    """``invitation-seq<n>``, and ``-retour<k>`` once staff put the company back on the list k times."""
+    kind = f"invitation-seq{meeting.sequence}"
+    return kind if not registration.rounds else f"{kind}-{RETURN_KIND}{registration.rounds}"
+
+
 def queue_invitations(
     *, session: Session, meeting: Meeting, recipients: Sequence[Recipient], settings: Settings,
     templates: MailTemplates, now: datetime, referrers: dict[int, str] | None = None,
@@ -317,11 +325,10 @@ def queue_invitations(
     domain = sender_domain(settings)
     context = {"meeting": meeting_context(meeting, settings, _host(session, meeting)),
                "programme": programme_context(settings)}  # fmt: skip
-    kind = f"invitation-seq{meeting.sequence}"
     rows = (
         _row(
             meeting=meeting,
-            kind=kind,
+            kind=invitation_kind(meeting, recipient.registration),
             recipient=recipient,
             channel=Channel.EMAIL,
             to=recipient.contact.email or "",
@@ -404,6 +411,30 @@ def _latest_documents(
             if company_id is not None and version >= latest.get(company_id, (-1, ""))[0]:
                 latest[company_id] = (version, what)
     return {company: what for company, (_, what) in latest.items()}
+
+
+def _invited_again(session: Session, meeting: Meeting, company_ids: Sequence[int]) -> set[int]:
+    """Those of the companies whose latest invitation of a new round left after their latest own cancel."""
+    again = col(Message.step).like(f"{step(meeting, 'invitation-seq')}%-{RETURN_KIND}%")
+    cancelled = col(Message.step).startswith(withdrawal_step_prefix(meeting.id or 0))
+    found: set[int] = set()
+    for start in range(0, len(company_ids), 1000):
+        rows = session.execute(
+            sa.select(
+                col(Message.company_id),
+                sa.func.max(sa.case((again, col(Message.id)))),
+                sa.func.max(sa.case((cancelled, col(Message.id)))),
+            )
+            .where(
+                col(Message.company_id).in_(company_ids[start : start + 1000]),
+                sa.or_(again, cancelled),
+            )
+            .group_by(col(Message.company_id))
+        ).all()
+        found.update(
+            int(company) for company, invited, cancel in rows if (invited or 0) > (cancel or 0)
+        )
+    return found
 
 
 def queue_answer_confirmations(
@@ -549,10 +580,15 @@ def queue_removals(
     if not removed:
         return 0
     latest = _latest_documents(session, meeting, (r.company.id or 0 for r in removed))
+    # Put back on the list and invited again after its last cancel: its copy lives again.
+    reinvited = _invited_again(
+        session, meeting, [r.company.id or 0 for r in removed if r.registration.rounds]
+    )
     live = [
         r for r in removed
         if latest.get(r.company.id or 0) == "seat"
-        or (latest.get(r.company.id or 0) != "cancelled" and r.registration.status != Answer.DECLINED)
+        or ((latest.get(r.company.id or 0) != "cancelled" or r.company.id in reinvited)
+            and r.registration.status != Answer.DECLINED)
     ]  # fmt: skip
     cancels = _own_cancels(session, meeting, live, settings=settings, now=now)
     context = {"meeting": meeting_context(meeting, settings, _host(session, meeting)),

@@ -190,7 +190,7 @@ def open_registrations(
             sa.insert(Registration),
             [
                 {"meeting_id": meeting.id, "company_id": company_id, "status": Answer.NO_ANSWER,
-                 "people": 0, "version": 0, "confirmed_version": 0, "removed": False,
+                 "people": 0, "version": 0, "confirmed_version": 0, "removed": False, "rounds": 0,
                  "created_at": now, "updated_at": now}
                 for company_id in missing
             ],
@@ -202,10 +202,24 @@ def open_registrations(
 def add_guest(
     *, session: Session, meeting: Meeting, company: Company, now: datetime
 ) -> Registration:
-    """Put a company on the meeting's list by hand (or back on it); the next invite run writes to it."""
+    """Put a company on the meeting's list by hand (or back on it); the next invite run writes to it.
+
+    Put back after staff took it off, it starts a new round: its answer and seats were given
+    up with the removal, so it must answer again, and it gets the invitation again (its own
+    copy of the calendar entry was cancelled: the new REQUEST has a higher SEQUENCE).
+    """
     [registration] = open_registrations(
         session=session, meeting=meeting, companies=[company], now=now
     )
+    if registration.removed:
+        registration.rounds += 1
+        registration.status = Answer.NO_ANSWER
+        registration.people = 0
+        registration.waiting_since = None
+        registration.promoted_at = None
+        # A new version, nothing to confirm: a page opened before the removal is stale.
+        registration.version += 1
+        registration.confirmed_version = registration.version
     registration.removed = False
     registration.updated_at = now
     session.add(registration)

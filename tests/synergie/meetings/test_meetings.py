@@ -429,6 +429,49 @@ def test_a_company_staff_remove_gets_a_cancel_of_its_copy_and_its_seats_go_to_th
         answer(t, silent, Answer.REGISTERED, 1)
 
 
+def test_a_company_put_back_on_the_list_is_invited_again_in_a_new_round(make_territory) -> None:  # type: ignore[no-untyped-def]
+    from synergie.meetings.planning import add_guest, remove_guest
+
+    t = make_territory(companies=3, capacity=4, per_company=2)
+    invite(t)
+    company_id = t.companies[1]
+    [uid] = {str(parse_both(calendar_of(m))[1]["UID"]) for m in t.messages("invitation-seq0")
+             if m.company_id == company_id}  # fmt: skip
+
+    def staff(verb) -> None:  # type: ignore[no-untyped-def]
+        with t.session() as session:
+            verb(session=session, meeting=t.meeting(session), company=session.get(Company, company_id), now=NOW)
+            session.commit()
+
+    def sequences(kind: str) -> list[int]:
+        return [int(parse_both(calendar_of(m))[1]["SEQUENCE"]) for m in t.messages(kind)
+                if m.company_id == company_id]  # fmt: skip
+
+    answer(t, company_id, Answer.REGISTERED, 2)
+    staff(remove_guest)
+    invite(t)
+    assert sequences(f"retrait-{company_id}-") == [1]
+    staff(add_guest)  # back on the list: a new round, its seats given up with the removal
+    with t.session() as session:
+        registration = t.registration(session, company_id)
+        assert (registration.rounds, registration.status, registration.people) == (1, Answer.NO_ANSWER, 0)
+    assert invite(t) == 1 and invite(t) == 0 and sync(t)["confirmations"] == 0
+    message, document, event, _ = own_copy(t, company_id, "invitation-seq0-retour1")
+    assert document["METHOD"] == "REQUEST" and str(event["UID"]) == uid
+    assert event["SEQUENCE"] == 2  # above its copy's cancel: calendars take it back
+    # Taken off again before answering: its live copy is cancelled again, once.
+    staff(remove_guest)
+    invite(t)
+    invite(t)
+    assert sequences(f"retrait-{company_id}-") == [1, 3]
+    # And back once more: it answers, and its seat is confirmed.
+    staff(add_guest)
+    assert invite(t) == 1
+    assert sequences("invitation-seq0-retour2") == [4]
+    assert answer(t, company_id, Answer.REGISTERED, 1).changed
+    assert sync(t)["confirmations"] == 1
+
+
 def test_a_referral_is_invited_once_and_the_report_says_who_brought_whom(
     territory: Territory,
 ) -> None:
