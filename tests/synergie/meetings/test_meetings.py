@@ -440,7 +440,12 @@ def test_a_company_put_back_on_the_list_is_invited_again_in_a_new_round(make_ter
 
     def staff(verb) -> None:  # type: ignore[no-untyped-def]
         with t.session() as session:
-            verb(session=session, meeting=t.meeting(session), company=session.get(Company, company_id), now=NOW)
+            verb(
+                session=session,
+                meeting=t.meeting(session),
+                company=session.get(Company, company_id),
+                now=NOW,
+            )
             session.commit()
 
     def sequences(kind: str) -> list[int]:
@@ -454,7 +459,11 @@ def test_a_company_put_back_on_the_list_is_invited_again_in_a_new_round(make_ter
     staff(add_guest)  # back on the list: a new round, its seats given up with the removal
     with t.session() as session:
         registration = t.registration(session, company_id)
-        assert (registration.rounds, registration.status, registration.people) == (1, Answer.NO_ANSWER, 0)
+        assert (registration.rounds, registration.status, registration.people) == (
+            1,
+            Answer.NO_ANSWER,
+            0,
+        )
     assert invite(t) == 1 and invite(t) == 0 and sync(t)["confirmations"] == 0
     message, document, event, _ = own_copy(t, company_id, "invitation-seq0-retour1")
     assert document["METHOD"] == "REQUEST" and str(event["UID"]) == uid
