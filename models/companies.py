@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -134,8 +134,7 @@ def actor_label(
     The history stores ``staff:<login>``, ``flow-run:<id>``, ``cli``, ``portal``,
     ``carrier``, ``caller:<id>`` and ``contact:<id>``; anything else is shown as stored.
     """
-    kind, _, rest = actor.partition(":")
-    number = int(rest) if rest.isdigit() else None
+    kind, rest, number = _actor_parts(actor)
     if kind == "staff":
         return f"{rest} (équipe)" if rest else "l'équipe"
     if kind == "flow-run":
@@ -150,6 +149,22 @@ def actor_label(
         name = contacts.get(number)
         return f"{name} (contact de l'entreprise)" if name else "un contact de l'entreprise"
     return _FIXED_ACTORS.get(actor, actor)
+
+
+def actors_by_id(actors: Iterable[str]) -> dict[str, set[int]]:
+    """The ids of the callers and of the contacts that ``actors`` name, for ``actor_label``'s names."""
+    ids: dict[str, set[int]] = {"caller": set(), "contact": set()}
+    for actor in actors:
+        kind, _, number = _actor_parts(actor)
+        if kind in ids and number is not None:
+            ids[kind].add(number)
+    return ids
+
+
+def _actor_parts(actor: str) -> tuple[str, str, int | None]:
+    """``caller:3`` → ("caller", "3", 3); ``cli`` → ("cli", "", None)."""
+    kind, _, rest = actor.partition(":")
+    return kind, rest, int(rest) if rest.isdigit() else None
 
 
 _FIXED_ACTORS = {

@@ -25,7 +25,7 @@ from fastapi import APIRouter, BackgroundTasks, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session, col, func, select
 
-from models.companies import actor_label, is_correction, standing_moves
+from models.companies import actor_label, actors_by_id, is_correction, standing_moves
 from models.db import write_transaction
 from models.enums import (
     ANSWER_LABELS_FR,
@@ -158,11 +158,7 @@ class SynergyLine:
 
 def _actors_named(session: Session, actors: list[str]) -> dict[str, dict[int, str]]:
     """The names of the callers and contacts a history names by id, for ``actor_label``."""
-    ids: dict[str, set[int]] = {"caller": set(), "contact": set()}
-    for actor in actors:
-        kind, _, rest = actor.partition(":")
-        if kind in ids and rest.isdigit():
-            ids[kind].add(int(rest))
+    ids = actors_by_id(actors)
     callers = session.exec(select(Caller.id, Caller.name).where(col(Caller.id).in_(ids["caller"])))
     contacts = session.exec(
         select(Contact.id, Contact.name).where(col(Contact.id).in_(ids["contact"]))
